@@ -1,0 +1,11 @@
+// Order matters: <net/if.h> before any linux/ header, never <linux/if.h>.
+#include <net/if.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/if_addr.h>
+#include <linux/if_bridge.h>
+#include <linux/veth.h>
+#include <linux/neighbour.h>
+#include <libmnl/libmnl.h>
