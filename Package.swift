@@ -41,6 +41,9 @@ let package = Package(
             name: "Firewall", dependencies: ["BerthSupport", "Addressing", "CBerth", "CMnl", "CNftnl"],
             swiftSettings: strict),
 
+        // Address management (host-local's allocator and on-disk store).
+        .target(name: "IPAM", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
+
         // The CNI protocol (plugin side and runtime side) and the plugins' logic.
         .target(name: "CNI", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
         .target(
@@ -52,7 +55,7 @@ let package = Package(
         plugin("none"),
 
         .testTarget(
-            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport"],
+            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM"],
             swiftSettings: strict),
         .testTarget(
             name: "MessageTests", dependencies: ["Netlink", "Firewall", "Addressing", "BerthSupport"],
