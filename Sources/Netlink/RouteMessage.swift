@@ -51,7 +51,7 @@ public enum RouteMessage {
         message.linkHeader()
         message.linkProperties(name: name, mtu: mtu, mac: mac)
         message.nest(IFLA_LINKINFO) { info in
-            info.put(IFLA_INFO_KIND, string: "bridge")
+            info.put(IFLA_INFO_KIND, kind: "bridge")
             if let vlanFiltering {
                 info.nest(IFLA_INFO_DATA) { $0.put(IFLA_BR_VLAN_FILTERING, u8: vlanFiltering ? 1 : 0) }
             }
@@ -73,7 +73,7 @@ public enum RouteMessage {
         message.linkProperties(name: name, mtu: mtu, mac: mac)
         if let master { message.put(IFLA_MASTER, u32: UInt32(bitPattern: master)) }
         message.nest(IFLA_LINKINFO) { info in
-            info.put(IFLA_INFO_KIND, string: "veth")
+            info.put(IFLA_INFO_KIND, kind: "veth")
             info.nest(IFLA_INFO_DATA) { data in
                 // VETH_INFO_PEER holds a struct ifinfomsg (zeroed) followed by the peer's attributes.
                 data.nest(VETH_INFO_PEER) { peer in
@@ -92,7 +92,7 @@ public enum RouteMessage {
         var message = MessageWriter(type: RTM_NEWLINK, flags: create)
         message.linkHeader()
         message.linkProperties(name: name, mtu: mtu, mac: nil)
-        message.nest(IFLA_LINKINFO) { $0.put(IFLA_INFO_KIND, string: "dummy") }
+        message.nest(IFLA_LINKINFO) { $0.put(IFLA_INFO_KIND, kind: "dummy") }
         return message.request()
     }
 
@@ -280,6 +280,9 @@ extension MessageWriter {
         append(flags)
         append(change)
     }
+
+    /// IFLA_INFO_KIND without a terminating NUL, byte for byte what iproute2 sends.
+    mutating func put(_ type: some BinaryInteger, kind: String) { put(type, Array(kind.utf8)) }
 
     mutating func linkProperties(name: String?, mtu: UInt32?, mac: MACAddress?) {
         if let name { put(IFLA_IFNAME, string: name) }

@@ -89,7 +89,7 @@ import Testing
         #expect(missing?.description.hasPrefix("delete link nothere0: ") == true)
         let byIndex = expectSystemError(ENODEV) { try socket.setUp(index: 9999) }
         #expect(byIndex?.object == "link 9999")
-        expectSystemError(ENODEV) { try socket.index(named: "nothere0") }
+        expectSystemError(ENODEV) { _ = try socket.index(named: "nothere0") }
         #expect(try socket.link(named: "nothere0") == nil)
         #expect(try socket.link(index: 9999) == nil)
 
