@@ -89,14 +89,12 @@ public final class NetlinkSocket: @unchecked Sendable {
         -> (messages: [NetlinkMessage], interrupted: Bool)
     {
         state.sequence &+= 1
-        let sequence = state.sequence
-        let message = request.with(sequence: sequence)
+        let message = request.with(sequence: state.sequence)
         let sent = message.bytes.withUnsafeBytes { mnl_socket_sendto(handle, $0.baseAddress, $0.count) }
         guard sent == message.bytes.count else {
             throw sent < 0 ? SystemError.current("send netlink request") : SystemError("send netlink request", errno: EMSGSIZE)
         }
-        var collected: [NetlinkMessage] = []
-        var interrupted = false
+        var reply = ReplyCollector(sequence: state.sequence, portID: portID, isDump: dump)
         while true {
             let received = state.buffer.withUnsafeMutableBytes { buffer in
                 retryingOnInterrupt { mnl_socket_recvfrom(handle, buffer.baseAddress, buffer.count) }
@@ -105,30 +103,54 @@ public final class NetlinkSocket: @unchecked Sendable {
                 let code = Glibc.errno
                 throw SystemError("receive netlink reply", errno: code == EAGAIN ? ETIMEDOUT : code)
             }
-            for reply in try NetlinkMessage.split(state.buffer[0..<received]) {
-                guard reply.sequence == sequence, reply.portID == portID || reply.portID == 0 else { continue }
-                switch Int32(reply.type) {
-                case NLMSG_NOOP:
-                    continue
-                case NLMSG_ERROR:
-                    guard let ack = NetlinkAcknowledgement(errorPayload: reply.payload, flags: reply.flags) else {
-                        throw SystemError("parse netlink acknowledgement", errno: EBADMSG)
-                    }
-                    if ack.errno != 0 { throw ack.error }
-                    return (collected, interrupted)
-                case NLMSG_DONE:
-                    if let ack = NetlinkAcknowledgement(donePayload: reply.payload, flags: reply.flags), ack.errno != 0 {
-                        throw ack.error
-                    }
-                    if dump { return (collected, interrupted) }
-                case NLMSG_OVERRUN:
-                    throw SystemError("receive netlink reply", errno: ENOBUFS)
-                default:
-                    if reply.flags & UInt16(NLM_F_DUMP_INTR) != 0 { interrupted = true }
-                    collected.append(reply)
+            if try reply.consume(state.buffer[0..<received]) { return (reply.messages, reply.interrupted) }
+        }
+    }
+}
+
+/// Follows the reply to one request across datagrams: skips messages that answer something
+/// else (a late reply to a request that timed out), collects the data messages, ends at the
+/// acknowledgement (or at NLMSG_DONE for a dump), and throws the kernel's error.
+public struct ReplyCollector: Sendable {
+    public let sequence: UInt32
+    public let portID: UInt32
+    public let isDump: Bool
+    public private(set) var messages: [NetlinkMessage] = []
+    /// A dump message carried NLM_F_DUMP_INTR: the kernel's data changed while it was dumping.
+    public private(set) var interrupted = false
+
+    public init(sequence: UInt32, portID: UInt32, isDump: Bool) {
+        self.sequence = sequence
+        self.portID = portID
+        self.isDump = isDump
+    }
+
+    /// Takes one received datagram; returns true when the reply is complete.
+    public mutating func consume(_ datagram: ArraySlice<UInt8>) throws -> Bool {
+        for reply in try NetlinkMessage.split(datagram) {
+            guard reply.sequence == sequence, reply.portID == portID || reply.portID == 0 else { continue }
+            switch Int32(reply.type) {
+            case NLMSG_NOOP:
+                continue
+            case NLMSG_ERROR:
+                guard let ack = NetlinkAcknowledgement(errorPayload: reply.payload, flags: reply.flags) else {
+                    throw SystemError("parse netlink acknowledgement", errno: EBADMSG)
                 }
+                if ack.errno != 0 { throw ack.error }
+                return true
+            case NLMSG_DONE:
+                if let ack = NetlinkAcknowledgement(donePayload: reply.payload, flags: reply.flags), ack.errno != 0 {
+                    throw ack.error
+                }
+                if isDump { return true }
+            case NLMSG_OVERRUN:
+                throw SystemError("receive netlink reply", errno: ENOBUFS)
+            default:
+                if reply.flags & UInt16(NLM_F_DUMP_INTR) != 0 { interrupted = true }
+                messages.append(reply)
             }
         }
+        return false
     }
 }
 

@@ -114,42 +114,39 @@ public enum RouteMessage {
     }
 
     public static func deleteLink(index: Int32) -> NetlinkRequest {
-        var message = MessageWriter(type: RTM_DELLINK, flags: ack)
-        message.linkHeader(index: index)
-        return message.request()
+        aboutLink(RTM_DELLINK, flags: ack, index: index)
     }
 
     public static func deleteLink(name: String) throws -> NetlinkRequest {
         try validate(interfaceName: name)
-        var message = MessageWriter(type: RTM_DELLINK, flags: ack)
-        message.linkHeader()
-        message.put(IFLA_IFNAME, string: name)
-        return message.request()
+        return aboutLink(RTM_DELLINK, flags: ack, name: name)
     }
 
     /// RTM_GETLINK for one link, by index.
     public static func getLink(index: Int32) -> NetlinkRequest {
-        var message = MessageWriter(type: RTM_GETLINK, flags: ack)
-        message.linkHeader(index: index)
-        message.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_SKIP_STATS))
-        return message.request()
+        aboutLink(RTM_GETLINK, flags: ack, index: index, skipStatistics: true)
     }
 
     /// RTM_GETLINK for one link, by name.
     public static func getLink(name: String) throws -> NetlinkRequest {
         try validate(interfaceName: name)
-        var message = MessageWriter(type: RTM_GETLINK, flags: ack)
-        message.linkHeader()
-        message.put(IFLA_IFNAME, string: name)
-        message.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_SKIP_STATS))
-        return message.request()
+        return aboutLink(RTM_GETLINK, flags: ack, name: name, skipStatistics: true)
     }
 
     /// RTM_GETLINK dump of every link (statistics left out).
     public static func dumpLinks() -> NetlinkRequest {
-        var message = MessageWriter(type: RTM_GETLINK, flags: dump)
-        message.linkHeader()
-        message.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_SKIP_STATS))
+        aboutLink(RTM_GETLINK, flags: dump, skipStatistics: true)
+    }
+
+    /// A request about one link named by index or, with index 0, by IFLA_IFNAME; statistics
+    /// can be left out of the reply (IFLA_EXT_MASK RTEXT_FILTER_SKIP_STATS).
+    private static func aboutLink(
+        _ type: some BinaryInteger, flags: UInt16, index: Int32 = 0, name: String? = nil, skipStatistics: Bool = false
+    ) -> NetlinkRequest {
+        var message = MessageWriter(type: type, flags: flags)
+        message.linkHeader(index: index)
+        if let name { message.put(IFLA_IFNAME, string: name) }
+        if skipStatistics { message.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_SKIP_STATS)) }
         return message.request()
     }
 
