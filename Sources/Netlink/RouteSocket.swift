@@ -89,49 +89,54 @@ public final class RouteSocket: Sendable {
     }
 
     /// Applies several changes to a link in one request.
-    public func modifyLink(index: Int32, _ changes: LinkChanges, operation: String = "change link") throws {
-        try perform(RouteMessage.modifyLink(index: index, changes), operation, linkName(index))
+    public func modifyLink(index: Int32, _ changes: LinkChanges) throws {
+        try modify(index, changes, "change link")
+    }
+
+    /// The error names the link, followed by `detail` (" to eth1").
+    private func modify(_ index: Int32, _ changes: LinkChanges, _ operation: String, detail: String = "") throws {
+        try perform(RouteMessage.modifyLink(index: index, changes), operation, linkName(index) + detail)
     }
 
     public func setUp(index: Int32, _ up: Bool = true) throws {
-        try modifyLink(index: index, LinkChanges(up: up), operation: up ? "set up" : "set down")
+        try modify(index, LinkChanges(up: up), up ? "set up" : "set down")
     }
 
     public func setMTU(index: Int32, _ mtu: UInt32) throws {
-        try modifyLink(index: index, LinkChanges(mtu: mtu), operation: "set mtu \(mtu) on")
+        try modify(index, LinkChanges(mtu: mtu), "set mtu \(mtu) on")
     }
 
     public func setMAC(index: Int32, _ mac: MACAddress) throws {
-        try modifyLink(index: index, LinkChanges(mac: mac), operation: "set mac \(mac) on")
+        try modify(index, LinkChanges(mac: mac), "set mac \(mac) on")
     }
 
     /// Enslaves the link to `master`, or frees it when `master` is nil.
     public func setMaster(index: Int32, master: Int32?) throws {
         let request = try RouteMessage.modifyLink(index: index, LinkChanges(master: master ?? 0))
         if let master {
-            try perform(request, "set master", "of \(linkName(index)) to \(linkName(master))")
+            try perform(request, "enslave", "\(linkName(index)) to \(linkName(master))")
         } else {
-            try perform(request, "remove master", "of \(linkName(index))")
+            try perform(request, "remove master from", linkName(index))
         }
     }
 
     public func rename(index: Int32, to name: String) throws {
-        try modifyLink(index: index, LinkChanges(name: name), operation: "rename to \(name)")
+        try modify(index, LinkChanges(name: name), "rename", detail: " to \(name)")
     }
 
     /// Moves the link into another namespace, renaming it there in the same request when
     /// `newName` is given (so it never collides with a same-named link on the way).
     public func moveToNamespace(index: Int32, namespaceFD: Int32, newName: String? = nil) throws {
-        let operation = newName.map { "move to namespace fd \(namespaceFD) as \($0)" } ?? "move to namespace fd \(namespaceFD)"
-        try modifyLink(index: index, LinkChanges(name: newName, namespaceFD: namespaceFD), operation: operation)
+        let detail = " to namespace fd \(namespaceFD)" + (newName.map { " as \($0)" } ?? "")
+        try modify(index, LinkChanges(name: newName, namespaceFD: namespaceFD), "move", detail: detail)
     }
 
     public func setPromiscuous(index: Int32, _ on: Bool) throws {
-        try modifyLink(index: index, LinkChanges(promiscuous: on), operation: on ? "set promisc on" : "set promisc off")
+        try modify(index, LinkChanges(promiscuous: on), on ? "set promisc on" : "set promisc off")
     }
 
     public func setAllMulticast(index: Int32, _ on: Bool) throws {
-        try modifyLink(index: index, LinkChanges(allMulticast: on), operation: on ? "set allmulticast on" : "set allmulticast off")
+        try modify(index, LinkChanges(allMulticast: on), on ? "set allmulticast on" : "set allmulticast off")
     }
 
     /// Hairpin mode of a bridge port: frames may go back out the port they came in on.

@@ -93,6 +93,15 @@ import Testing
         #expect(try socket.link(named: "nothere0") == nil)
         #expect(try socket.link(index: 9999) == nil)
 
+        // Messages name the objects by name even for index-based calls.
+        let v0 = try socket.createVeth(name: "v0", peerName: "v1")
+        let taken = expectSystemError(EEXIST) { try socket.rename(index: v0.index, to: "v1") }
+        #expect(taken?.description.hasPrefix("rename v0 to v1: File exists (EEXIST)") == true)
+        let gone = expectSystemError(ENODEV) { try socket.setMaster(index: 9999, master: bridge.index) }
+        #expect(gone?.description.hasPrefix("enslave link 9999 to br0: ") == true)
+        let move = expectSystemError(ENODEV) { try socket.moveToNamespace(index: 9999, namespaceFD: ns.fd, newName: "eth0") }
+        #expect(move?.object == "link 9999 to namespace fd \(ns.fd) as eth0")
+
         try socket.addAddress(net("10.2.0.1/24"), index: bridge.index)
         let duplicate = expectSystemError(EEXIST) { try socket.addAddress(net("10.2.0.1/24"), index: bridge.index) }
         #expect(duplicate?.description.hasPrefix("add address 10.2.0.1/24 to br0: ") == true)
