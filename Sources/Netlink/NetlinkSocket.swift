@@ -24,7 +24,7 @@ public final class NetlinkSocket: @unchecked Sendable {
     static let dumpAttempts = 10
 
     /// Opens a socket for `netlinkProtocol` (NETLINK_ROUTE, ...) in the calling thread's network
-    /// namespace. Waits for a reply at most `timeout`, then fails with ETIMEDOUT.
+    /// namespace. Waits for a reply at most `timeout` (zero: forever), then fails with ETIMEDOUT.
     public init(protocol netlinkProtocol: Int32, timeout: Duration = .seconds(5)) throws {
         guard let handle = mnl_socket_open2(netlinkProtocol, Int32(SOCK_CLOEXEC.rawValue)) else {
             throw SystemError.current("open netlink socket", object: "protocol \(netlinkProtocol)")
@@ -35,11 +35,10 @@ public final class NetlinkSocket: @unchecked Sendable {
                 throw SystemError.current("bind netlink socket")
             }
             // Keep acks short (no copy of the request) and have the kernel say why it refused.
+            // Best effort: kernels before 4.12 lack them, and acks are parsed either way.
             var one: Int32 = 1
             for option in [NETLINK_CAP_ACK, NETLINK_EXT_ACK] {
-                guard mnl_socket_setsockopt(handle, option, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-                    throw SystemError.current("set netlink socket option", object: String(option))
-                }
+                _ = mnl_socket_setsockopt(handle, option, &one, socklen_t(MemoryLayout<Int32>.size))
             }
             let (seconds, attoseconds) = timeout.components
             var limit = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
@@ -52,8 +51,8 @@ public final class NetlinkSocket: @unchecked Sendable {
             throw error
         }
         portID = mnl_socket_get_portid(handle)
-        // Start somewhere other than 1 so that replies meant for an earlier socket that reused
-        // this port id are not mistaken for ours.
+        // Any start works (replies are matched by port id too); the clock, as iproute2 does,
+        // makes sequences from different runs easy to tell apart in traces.
         state = Mutex(State(sequence: UInt32(truncatingIfNeeded: time(nil))))
     }
 
