@@ -59,6 +59,17 @@ public enum RouteMessage {
         return message.request()
     }
 
+    /// RTM_NEWLINK turning VLAN filtering of an existing bridge on or off.
+    public static func setVLANFiltering(bridgeIndex: Int32, _ on: Bool) -> NetlinkRequest {
+        var message = MessageWriter(type: RTM_NEWLINK, flags: ack)
+        message.linkHeader(index: bridgeIndex)
+        message.nest(IFLA_LINKINFO) { info in
+            info.put(IFLA_INFO_KIND, kind: "bridge")
+            info.nest(IFLA_INFO_DATA) { $0.put(IFLA_BR_VLAN_FILTERING, u8: on ? 1 : 0) }
+        }
+        return message.request()
+    }
+
     /// RTM_NEWLINK creating a veth pair in one step: the peer goes straight into the namespace
     /// `peerNamespaceFD` (if given) under its final name, and this end is enslaved to `master`.
     /// `mtu` applies to both ends.

@@ -144,6 +144,13 @@ public final class RouteSocket: Sendable {
         try perform(RouteMessage.setHairpin(index: index, on), on ? "set hairpin on" : "set hairpin off", linkName(index))
     }
 
+    /// VLAN filtering of a bridge (EOPNOTSUPP on kernels without CONFIG_BRIDGE_VLAN_FILTERING).
+    public func setVLANFiltering(bridgeIndex: Int32, _ on: Bool) throws {
+        try perform(
+            RouteMessage.setVLANFiltering(bridgeIndex: bridgeIndex, on),
+            on ? "turn vlan filtering on for" : "turn vlan filtering off for", linkName(bridgeIndex))
+    }
+
     /// Adds a VLAN to a bridge port (or to the bridge itself with `bridgeSelf`). The bridge
     /// must have VLAN filtering; kernels without CONFIG_BRIDGE_VLAN_FILTERING say EOPNOTSUPP.
     public func addBridgeVLAN(index: Int32, vid: UInt16, pvid: Bool = false, untagged: Bool = false, bridgeSelf: Bool = false)

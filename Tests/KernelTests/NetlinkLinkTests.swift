@@ -135,6 +135,9 @@ import Testing
             // Kernels built without CONFIG_BRIDGE_VLAN_FILTERING (like this machine's).
             #expect(error.operation == "create bridge" && error.object == "br0")
             let plain = try socket.createBridge(name: "br0")
+            // Even "off" is refused: the kernel has no switch to turn.
+            expectSystemError(EOPNOTSUPP) { try socket.setVLANFiltering(bridgeIndex: plain.index, true) }
+            expectSystemError(EOPNOTSUPP) { try socket.setVLANFiltering(bridgeIndex: plain.index, false) }
             let v0 = try socket.createVeth(name: "v0", peerName: "v1", master: plain.index)
             let vlanError = expectSystemError(EOPNOTSUPP) {
                 try socket.addBridgeVLAN(index: v0.index, vid: 10, pvid: true, untagged: true)
@@ -143,6 +146,9 @@ import Testing
             return
         }
         #expect(bridge.vlanFiltering == true)
+        try socket.setVLANFiltering(bridgeIndex: bridge.index, false)
+        #expect(try socket.link(index: bridge.index)?.vlanFiltering == false)
+        try socket.setVLANFiltering(bridgeIndex: bridge.index, true)
         let v0 = try socket.createVeth(name: "v0", peerName: "v1", master: bridge.index)
         try socket.addBridgeVLAN(index: v0.index, vid: 10, pvid: true, untagged: true)
         let ports = try toolJSON(ns, "/usr/sbin/bridge", "vlan", "show", "dev", "v0")

@@ -80,6 +80,14 @@ import Testing
             """)
     }
 
+    @Test func vlanFilteringOnAnExistingBridgeSameAsIproute2() {
+        // ip link set br0 type bridge vlan_filtering 1
+        expectBytes(RouteMessage.setVLANFiltering(bridgeIndex: 2, true).with(sequence: 0x6b0c_0bd2), """
+            3c 00 00 00 10 00 05 00 d2 0b 0c 6b 00 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 00 00 00 00
+            1c 00 12 00 0a 00 01 00 62 72 69 64 67 65 00 00 0c 00 02 00 05 00 07 00 01 00 00 00
+            """)
+    }
+
     @Test func dummy() throws {
         expectBytes(try RouteMessage.createDummy(name: "d0").with(sequence: 3), """
             38 00 00 00  10 00  05 06  03 00 00 00  00 00 00 00
