@@ -35,7 +35,7 @@ let package = Package(
         // Kernel access.
         .target(name: "Namespaces", dependencies: ["BerthSupport", "CBerth"], swiftSettings: strict),
         .target(
-            name: "Netlink", dependencies: ["BerthSupport", "Addressing", "CBerth", "CMnl"],
+            name: "Netlink", dependencies: ["BerthSupport", "Addressing", "Namespaces", "CBerth", "CMnl"],
             swiftSettings: strict),
         .target(
             name: "Firewall", dependencies: ["BerthSupport", "Addressing", "CBerth", "CMnl", "CNftnl"],
