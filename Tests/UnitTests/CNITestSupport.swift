@@ -36,25 +36,6 @@ final class TemporaryDirectory: Sendable {
     func read(_ name: String) throws -> String { try Files.readText(file(name)) }
 
     func json(_ name: String) throws -> JSON { try JSON.parse(try Files.read(file(name))) }
-
-    /// A shell-script plugin that logs each call ("COMMAND name containerID ifname") to
-    /// $LOGDIR/calls, saves its stdin and environment, and answers with `body` (a case block on
-    /// $CNI_COMMAND that may print and exit).
-    func writePlugin(_ name: String, body: String) throws {
-        try write(
-            name,
-            """
-            #!/bin/sh
-            echo "$CNI_COMMAND \(name) $CNI_CONTAINERID $CNI_IFNAME" >> "$LOGDIR/calls"
-            cat > "$LOGDIR/\(name)-$CNI_COMMAND-$CNI_CONTAINERID.json"
-            env > "$LOGDIR/\(name)-$CNI_COMMAND-$CNI_CONTAINERID.env"
-            case "$CNI_COMMAND" in
-            \(body)
-            esac
-            exit 0
-
-            """, mode: 0o755)
-    }
 }
 
 extension JSON {
