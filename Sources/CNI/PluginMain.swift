@@ -158,10 +158,10 @@ public enum PluginMain {
             }
         if let floor {
             guard version >= floor else {
-                throw CNIError(.incompatibleVersion, "config version does not allow \(command.rawValue)", details: "\(command.rawValue) needs \(floor) or later, config is \(text)")
+                throw CNIError(.incompatibleVersion, "config version does not allow \(command.rawValue)")
             }
             guard supported.contains(where: { CNIVersion($0).map { $0 >= version } ?? false }) else {
-                throw CNIError(.incompatibleVersion, "plugin version does not allow \(command.rawValue)", details: "plugin supports \(quotedList(supported))")
+                throw CNIError(.incompatibleVersion, "plugin version does not allow \(command.rawValue)")
             }
         }
         guard supported.contains(text) else { throw incompatible }
