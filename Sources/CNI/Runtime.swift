@@ -234,7 +234,14 @@ public struct CNIRuntime: Sendable {
             if !runtimeConfig.isEmpty { object["runtimeConfig"] = .object(runtimeConfig) }
         }
         if let prevResult {
-            object["prevResult"] = try prevResult.json(as: try usableVersion(list))
+            // In the list's version; one that version cannot express (a 0.2.0 result needs an
+            // address) goes in its own, as the reference runtime passes it.
+            let version = try usableVersion(list)
+            if let converted = try? prevResult.json(as: version) {
+                object["prevResult"] = converted
+            } else {
+                object["prevResult"] = try prevResult.json(as: prevResult.cniVersion)
+            }
         }
         for entry in extra { object[entry.key] = entry.value }
         return JSON.object(object).compactBytes

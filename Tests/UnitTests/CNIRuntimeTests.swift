@@ -201,6 +201,14 @@ private let attachment = Attachment(
         #expect(throws: CNIError.self) { try f.runtime.add(future, attachment) }
     }
 
+    @Test func prevResultThatTheListVersionCannotExpressIsPassedAsItIs() throws {
+        let f = try Fixture()
+        try f.plugin("noaddress", #"ADD) printf '%s' '{"cniVersion":"0.3.1","interfaces":[{"name":"lo"}]}' ;;"#)
+        let list = try f.list(#"{"cniVersion": "0.2.0", "name": "net1", "plugins": [{"type": "noaddress"}, {"type": "first"}]}"#)
+        _ = try f.runtime.add(list, attachment)
+        #expect(try f.stdin("first", "ADD")["prevResult"] == parse(#"{"cniVersion": "0.3.1", "interfaces": [{"name": "lo"}], "dns": {}}"#))
+    }
+
     // MARK: CHECK
 
     @Test func checkRunsInOrderWithTheCachedResult() throws {
