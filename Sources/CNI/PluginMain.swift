@@ -4,8 +4,8 @@ import JSON
 
 /// The protocol around a plugin (what the reference's pkg/skel does): reads the CNI_*
 /// variables and stdin, validates them, checks versions, dispatches, and prints the result or
-/// the error JSON. Nothing is read or parsed before it is needed: VERSION touches neither
-/// stdin nor JSON.
+/// the error JSON. Nothing is read or parsed before it is needed: VERSION reads no stdin and
+/// parses nothing.
 public enum PluginMain {
     /// Runs one invocation in-process (for tests): the environment and stdin are given, and
     /// stdout and stderr come back.
