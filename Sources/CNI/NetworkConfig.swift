@@ -15,7 +15,7 @@ public struct NetworkConfig: Sendable {
     /// Conventional per-attachment arguments (`args`).
     public let args: JSONFields?
     public let ipMasq: Bool
-    public let ipam: IPAMConfig?
+    public let ipam: IPAM?
     public let dns: DNSConfig?
     /// The previous plugin's result (chained ADD) or the cached result (CHECK, DEL).
     public let prevResult: CNIResult?
@@ -38,7 +38,7 @@ public struct NetworkConfig: Sendable {
         runtimeConfig = try fields.object("runtimeConfig")
         args = try fields.object("args")
         ipMasq = try fields.bool("ipMasq") ?? false
-        ipam = try fields.object("ipam").map { f throws(JSONFieldError) in try IPAMConfig(f) }
+        ipam = try fields.object("ipam").map { f throws(JSONFieldError) in try IPAM(f) }
         dns = try fields.object("dns").map { f throws(JSONFieldError) in try DNSConfig(f) }
         if let previous = fields.raw("prevResult") {
             prevResult = try CNIResult(
@@ -69,14 +69,16 @@ public struct NetworkConfig: Sendable {
     }
 }
 
-/// The `ipam` section: its `type` names the IPAM plugin; the rest belongs to that plugin.
-public struct IPAMConfig: Sendable {
-    public let type: String
-    public let fields: JSONFields
+extension NetworkConfig {
+    /// The `ipam` section: its `type` names the IPAM plugin; the rest belongs to that plugin.
+    public struct IPAM: Sendable {
+        public let type: String
+        public let fields: JSONFields
 
-    public init(_ fields: JSONFields) throws(JSONFieldError) {
-        self.fields = fields
-        type = try fields.string("type") ?? ""
+        public init(_ fields: JSONFields) throws(JSONFieldError) {
+            self.fields = fields
+            type = try fields.string("type") ?? ""
+        }
     }
 }
 
