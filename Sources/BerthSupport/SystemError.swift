@@ -36,6 +36,7 @@ public func errnoDescription(_ code: Int32) -> String {
     return "\(text) (errno \(code))"
 }
 
+// On Linux ENOTSUP is EOPNOTSUPP (and EWOULDBLOCK is EAGAIN): each value may appear once.
 private let errnoNames: [Int32: String] = [
     EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO", EBADF: "EBADF",
     EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EACCES: "EACCES", EBUSY: "EBUSY", EEXIST: "EEXIST",
