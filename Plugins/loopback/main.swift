@@ -1,1 +1,4 @@
-print("todo")
+import CNI
+import CNIPlugins
+
+PluginMain.main(LoopbackPlugin(name: "loopback"))
