@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "loopback", targets: ["loopback"]),
         .executable(name: "none", targets: ["none"]),
+        .executable(name: "berth", targets: ["berth"]),
     ],
     targets: [
         // C: system libraries and the few wrappers Swift cannot import.
@@ -53,6 +54,9 @@ let package = Package(
 
         plugin("loopback"),
         plugin("none"),
+
+        // Programs.
+        .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),
 
         .testTarget(
             name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM"],
