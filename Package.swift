@@ -42,6 +42,9 @@ let package = Package(
             name: "Firewall", dependencies: ["BerthSupport", "Addressing", "CBerth", "CMnl", "CNftnl"],
             swiftSettings: strict),
 
+        // The epoll reactor berth's servers (berth-dns, berth-proxy) run on.
+        .target(name: "Reactor", dependencies: ["BerthSupport", "CBerth"], swiftSettings: strict),
+
         // Address management (host-local's allocator and on-disk store).
         .target(name: "IPAM", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
 
@@ -59,7 +62,7 @@ let package = Package(
         .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),
 
         .testTarget(
-            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM"],
+            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor"],
             swiftSettings: strict),
         .testTarget(
             name: "MessageTests", dependencies: ["Netlink", "Firewall", "Addressing", "BerthSupport"],

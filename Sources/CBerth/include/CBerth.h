@@ -6,5 +6,6 @@
 #include "berth_netlink.h"
 #include "berth_sys.h"
 #include "berth_spawn.h"
+#include "berth_events.h"
 
 #endif
