@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "loopback", targets: ["loopback"]),
         .executable(name: "none", targets: ["none"]),
+        .executable(name: "host-local", targets: ["host-local"]),
         .executable(name: "berth", targets: ["berth"]),
     ],
     targets: [
@@ -52,24 +53,26 @@ let package = Package(
         .target(name: "CNI", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
         .target(
             name: "CNIPlugins",
-            dependencies: ["CNI", "Netlink", "Namespaces", "Firewall", "BerthSupport", "Addressing", "JSON"],
+            dependencies: ["CNI", "Netlink", "Namespaces", "Firewall", "IPAM", "BerthSupport", "Addressing", "JSON"],
             swiftSettings: strict),
 
         plugin("loopback"),
         plugin("none"),
+        plugin("host-local"),
 
         // Programs.
         .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),
 
+        .target(name: "TestSupport", dependencies: ["BerthSupport", "JSON"], path: "Tests/TestSupport"),
         .testTarget(
-            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor"],
+            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "MessageTests", dependencies: ["Netlink", "Firewall", "Addressing", "BerthSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing"],
+            dependencies: ["Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing", "TestSupport"],
             swiftSettings: strict),
     ]
 )

@@ -75,7 +75,7 @@ public enum RouteMessage {
     /// `mtu` applies to both ends.
     public static func createVeth(
         name: String, peerName: String, peerNamespaceFD: Int32? = nil, mtu: UInt32? = nil,
-        mac: MACAddress? = nil, peerMAC: MACAddress? = nil, master: Int32? = nil
+        mac: MACAddress? = nil, peerMAC: MACAddress? = nil, master: Int32? = nil, alias: String? = nil
     ) throws -> NetlinkRequest {
         try validate(interfaceName: name)
         try validate(interfaceName: peerName)
@@ -83,6 +83,7 @@ public enum RouteMessage {
         message.linkHeader()
         message.linkProperties(name: name, mtu: mtu, mac: mac)
         if let master { message.put(IFLA_MASTER, u32: UInt32(bitPattern: master)) }
+        if let alias { message.put(IFLA_IFALIAS, string: alias) }
         message.nest(IFLA_LINKINFO) { info in
             info.put(IFLA_INFO_KIND, kind: "veth")
             info.nest(IFLA_INFO_DATA) { data in

@@ -58,6 +58,8 @@ public struct Link: Hashable, Sendable {
     public var hairpin: Bool?
     /// For a bridge: whether VLAN filtering is on (IFLA_BR_VLAN_FILTERING).
     public var vlanFiltering: Bool?
+    /// The link's alias (IFLA_IFALIAS): berth writes its owner there on host-side veths.
+    public var alias: String?
 
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isPromiscuous: Bool { flags & UInt32(IFF_PROMISC) != 0 }
@@ -81,6 +83,7 @@ public struct Link: Hashable, Sendable {
         linkIndex = attributes.i32(IFLA_LINK)
         linkNamespaceID = attributes.i32(IFLA_LINK_NETNSID)
         promiscuity = attributes.u32(IFLA_PROMISCUITY) ?? 0
+        alias = attributes.string(IFLA_IFALIAS).flatMap { $0.isEmpty ? nil : $0 }
         let info = attributes.nested(IFLA_LINKINFO)
         kind = info?.string(IFLA_INFO_KIND)
         portKind = info?.string(IFLA_INFO_SLAVE_KIND)

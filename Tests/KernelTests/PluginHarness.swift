@@ -47,8 +47,11 @@ struct PluginCall: Sendable {
     var config: String
     /// Variables to leave out entirely (to test missing-variable errors).
     var unset: Set<String> = []
+    /// When set, the environment exactly (nothing derived from the fields above).
+    var overrideEnvironment: [String: String]? = nil
 
     var environment: [String: String] {
+        if let overrideEnvironment { return overrideEnvironment }
         var env = [
             "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns, "CNI_IFNAME": ifName,
             "CNI_PATH": cniPath.joined(separator: ":"), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",

@@ -3,40 +3,8 @@ import CNI
 import Glibc
 import JSON
 import Synchronization
+@_exported import TestSupport
 import Testing
-
-/// A directory under /tmp, removed with everything in it when the value is released.
-final class TemporaryDirectory: Sendable {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/berth-cni-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw SystemError.current("mkdtemp") }
-        path = String(cString: made)
-    }
-
-    deinit { Self.removeTree(path) }
-
-    private static func removeTree(_ path: String) {
-        if Files.isDirectory(path) {
-            for name in (try? Files.list(path)) ?? [] { removeTree("\(path)/\(name)") }
-            rmdir(path)
-        } else {
-            unlink(path)
-        }
-    }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
-    func write(_ name: String, _ text: String, mode: mode_t = 0o644) throws {
-        try Files.write(file(name), Array(text.utf8))
-        chmod(file(name), mode)
-    }
-
-    func read(_ name: String) throws -> String { try Files.readText(file(name)) }
-
-    func json(_ name: String) throws -> JSON { try JSON.parse(try Files.read(file(name))) }
-}
 
 extension JSON {
     var text: String { compactString }

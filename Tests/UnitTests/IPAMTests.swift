@@ -3,14 +3,8 @@ import BerthSupport
 import Glibc
 import IPAM
 import JSON
+import TestSupport
 import Testing
-
-/// A scratch data directory removed when the test ends.
-final class ScratchDirectory {
-    let path = "/tmp/berth-test-ipam-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    init() throws { try Files.makeDirectories(path) }
-    deinit { _ = try? Subprocess.run("/bin/rm", arguments: ["-rf", path], environment: [:]) }
-}
 
 private func config(_ ipam: String, extra: String = "") throws -> JSONObject {
     try JSON.parse(#"{"cniVersion": "1.0.0", "name": "net1", "type": "bridge", "ipam": \#(ipam) \#(extra)}"#).objectValue!
@@ -74,7 +68,7 @@ private func config(_ ipam: String, extra: String = "") throws -> JSONObject {
 }
 
 @Suite struct AllocatorTests {
-    func allocator(_ subnet: String, start: String? = nil, end: String? = nil, in dir: ScratchDirectory) throws -> Allocator {
+    func allocator(_ subnet: String, start: String? = nil, end: String? = nil, in dir: TemporaryDirectory) throws -> Allocator {
         let range = try AddressRange(
             subnet: IPNetwork(subnet)!, start: start.flatMap { IPAddress($0) }, end: end.flatMap { IPAddress($0) })
         let store = try AllocationStore(network: "net1", dataDirectory: dir.path)
@@ -82,7 +76,7 @@ private func config(_ ipam: String, extra: String = "") throws -> JSONObject {
     }
 
     @Test func allocatesRoundRobinSkippingGatewayUntilExhausted() throws {
-        let dir = try ScratchDirectory()
+        let dir = try TemporaryDirectory()
         let a = try allocator("10.9.0.0/29", in: dir)
         var got: [String] = []
         for i in 0..<5 {
@@ -98,7 +92,7 @@ private func config(_ ipam: String, extra: String = "") throws -> JSONObject {
     }
 
     @Test func referenceFileFormat() throws {
-        let dir = try ScratchDirectory()
+        let dir = try TemporaryDirectory()
         let a = try allocator("10.9.0.0/24", in: dir)
         _ = try a.allocate(for: Owner(containerID: "abc", ifName: "eth1"))
         #expect(try Files.readText("\(dir.path)/net1/10.9.0.2") == "abc\r\neth1")
@@ -106,7 +100,7 @@ private func config(_ ipam: String, extra: String = "") throws -> JSONObject {
     }
 
     @Test func requestedAddressChecks() throws {
-        let dir = try ScratchDirectory()
+        let dir = try TemporaryDirectory()
         let a = try allocator("10.9.0.0/24", in: dir)
         let owner = Owner(containerID: "a", ifName: "eth0")
         #expect(try a.allocate(for: owner, requested: IPAddress("10.9.0.50")).address.description == "10.9.0.50/24")
@@ -116,7 +110,7 @@ private func config(_ ipam: String, extra: String = "") throws -> JSONObject {
     }
 
     @Test func duplicateAllocationForSameOwnerIsRefused() throws {
-        let dir = try ScratchDirectory()
+        let dir = try TemporaryDirectory()
         let a = try allocator("10.9.0.0/24", in: dir)
         let owner = Owner(containerID: "a", ifName: "eth0")
         _ = try a.allocate(for: owner)
@@ -124,7 +118,7 @@ private func config(_ ipam: String, extra: String = "") throws -> JSONObject {
     }
 
     @Test func releaseLeavesAnAddressReusedByAnotherOwner() throws {
-        let dir = try ScratchDirectory()
+        let dir = try TemporaryDirectory()
         let a = try allocator("10.9.0.0/24", in: dir)
         let first = Owner(containerID: "first", ifName: "eth0"), second = Owner(containerID: "second", ifName: "eth0")
         let ip = try a.allocate(for: first).address.address
@@ -136,7 +130,7 @@ private func config(_ ipam: String, extra: String = "") throws -> JSONObject {
     }
 
     @Test func indexIsBuiltFromAReferenceDirectory() throws {
-        let dir = try ScratchDirectory()
+        let dir = try TemporaryDirectory()
         try Files.makeDirectories("\(dir.path)/net1")
         try Files.write("\(dir.path)/net1/10.9.0.7", Array("ref\r\neth0".utf8))
         try Files.write("\(dir.path)/net1/last_reserved_ip.0", Array("10.9.0.7".utf8))
@@ -149,7 +143,7 @@ private func config(_ ipam: String, extra: String = "") throws -> JSONObject {
     }
 
     @Test func multipleRangesWrapAround() throws {
-        let dir = try ScratchDirectory()
+        let dir = try TemporaryDirectory()
         let r1 = try AddressRange(subnet: IPNetwork("10.1.0.0/24")!, start: IPAddress("10.1.0.10"), end: IPAddress("10.1.0.11"))
         let r2 = try AddressRange(subnet: IPNetwork("10.2.0.0/24")!, start: IPAddress("10.2.0.10"), end: IPAddress("10.2.0.10"))
         let store = try AllocationStore(network: "net1", dataDirectory: dir.path)

@@ -1,5 +1,6 @@
 import BerthSupport
 import Glibc
+import TestSupport
 import Testing
 
 @Suite struct SupportTests {
