@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "loopback", targets: ["loopback"]),
         .executable(name: "none", targets: ["none"]),
         .executable(name: "host-local", targets: ["host-local"]),
+        .executable(name: "bridge", targets: ["bridge"]),
         .executable(name: "berth", targets: ["berth"]),
     ],
     targets: [
@@ -59,6 +60,7 @@ let package = Package(
         plugin("loopback"),
         plugin("none"),
         plugin("host-local"),
+        plugin("bridge"),
 
         // Programs.
         .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),

@@ -20,6 +20,7 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var isIPv4: Bool { address.isIPv4 }
+    public var isIPv6: Bool { address.isIPv6 }
     public var description: String { "\(address)/\(prefixLength)" }
 
     private var hostBits: Int { address.bitWidth - prefixLength }
