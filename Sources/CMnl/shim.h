@@ -1,5 +1,6 @@
 // Order matters: <net/if.h> before any linux/ header, never <linux/if.h>.
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>

@@ -16,10 +16,13 @@ public struct LinkChanges: Equatable, Sendable {
     public var master: Int32?
     /// Moves the link into the namespace this descriptor refers to.
     public var namespaceFD: Int32?
+    /// The link's alias (IFLA_IFALIAS; the kernel ignores it when a link is created).
+    public var alias: String?
 
     public init(
         up: Bool? = nil, promiscuous: Bool? = nil, allMulticast: Bool? = nil, name: String? = nil,
-        mtu: UInt32? = nil, mac: MACAddress? = nil, master: Int32? = nil, namespaceFD: Int32? = nil
+        mtu: UInt32? = nil, mac: MACAddress? = nil, master: Int32? = nil, namespaceFD: Int32? = nil,
+        alias: String? = nil
     ) {
         self.up = up
         self.promiscuous = promiscuous
@@ -29,6 +32,7 @@ public struct LinkChanges: Equatable, Sendable {
         self.mac = mac
         self.master = master
         self.namespaceFD = namespaceFD
+        self.alias = alias
     }
 }
 
@@ -75,7 +79,7 @@ public enum RouteMessage {
     /// `mtu` applies to both ends.
     public static func createVeth(
         name: String, peerName: String, peerNamespaceFD: Int32? = nil, mtu: UInt32? = nil,
-        mac: MACAddress? = nil, peerMAC: MACAddress? = nil, master: Int32? = nil, alias: String? = nil
+        mac: MACAddress? = nil, peerMAC: MACAddress? = nil, master: Int32? = nil
     ) throws -> NetlinkRequest {
         try validate(interfaceName: name)
         try validate(interfaceName: peerName)
@@ -83,7 +87,6 @@ public enum RouteMessage {
         message.linkHeader()
         message.linkProperties(name: name, mtu: mtu, mac: mac)
         if let master { message.put(IFLA_MASTER, u32: UInt32(bitPattern: master)) }
-        if let alias { message.put(IFLA_IFALIAS, string: alias) }
         message.nest(IFLA_LINKINFO) { info in
             info.put(IFLA_INFO_KIND, kind: "veth")
             info.nest(IFLA_INFO_DATA) { data in
@@ -122,6 +125,7 @@ public enum RouteMessage {
         message.linkProperties(name: changes.name, mtu: changes.mtu, mac: changes.mac)
         if let master = changes.master { message.put(IFLA_MASTER, u32: UInt32(bitPattern: master)) }
         if let fd = changes.namespaceFD { message.put(IFLA_NET_NS_FD, u32: UInt32(bitPattern: fd)) }
+        if let alias = changes.alias { message.put(IFLA_IFALIAS, string: alias) }
         return message.request()
     }
 

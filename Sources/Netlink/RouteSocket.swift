@@ -38,16 +38,16 @@ public final class RouteSocket: Sendable {
 
     /// Creates a veth pair in one request: this end `name` here (enslaved to `master` when
     /// given), the peer `peerName` directly in the namespace `peerNamespaceFD` (here when nil).
-    /// `mtu` applies to both ends; `alias` labels this end. Returns this end.
+    /// `mtu` applies to both ends. Returns this end.
     @discardableResult
     public func createVeth(
         name: String, peerName: String, peerNamespaceFD: Int32? = nil, mtu: UInt32? = nil,
-        mac: MACAddress? = nil, peerMAC: MACAddress? = nil, master: Int32? = nil, alias: String? = nil
+        mac: MACAddress? = nil, peerMAC: MACAddress? = nil, master: Int32? = nil
     ) throws -> Link {
         try perform(
             RouteMessage.createVeth(
                 name: name, peerName: peerName, peerNamespaceFD: peerNamespaceFD, mtu: mtu, mac: mac,
-                peerMAC: peerMAC, master: master, alias: alias),
+                peerMAC: peerMAC, master: master),
             "create veth", "\(name) (peer \(peerName))")
         return try createdLink(name)
     }

@@ -3,6 +3,7 @@ import BerthSupport
 import CNI
 import Glibc
 import JSON
+import Namespaces
 import TestSupport
 import Testing
 
@@ -171,24 +172,27 @@ import Testing
     }
 }
 
-/// Starts a plugin with its config on stdin (from a file) and stdout to a file; returns the pid.
-func spawnPlugin(_ exe: String, _ call: PluginCall, dir: String) throws -> (Int32, String) {
+/// Starts a plugin with its config on stdin (from a file) and stdout to a file, optionally in a
+/// namespace; returns the pid and the output file.
+func spawnPlugin(_ exe: String, _ call: PluginCall, dir: String, in host: NetworkNamespace? = nil) throws -> (Int32, String) {
     let tag = "\(call.containerID)-\(UInt32.random(in: 0...UInt32.max))"
     let input = "\(dir)/in-\(tag)", output = "\(dir)/out-\(tag)"
     try Files.write(input, Array(call.config.utf8))
     let stdin = try FileDescriptor.open(input, O_RDONLY)
     let stdout = try FileDescriptor.open(output, O_WRONLY | O_CREAT | O_TRUNC)
     let devnull = try FileDescriptor.open("/dev/null", O_WRONLY)
-    let pid = try Subprocess.spawn(exe, environment: call.environment, stdin: stdin.rawValue, stdout: stdout.rawValue, stderr: devnull.rawValue)
+    let pid = try Subprocess.spawn(
+        exe, environment: call.environment, stdin: stdin.rawValue, stdout: stdout.rawValue, stderr: devnull.rawValue,
+        netnsFD: host?.fd ?? -1)
     return (pid, output)
 }
 
 /// Runs several (executable, environment, stdin) jobs at the same time and waits for all.
-func runConcurrently(_ jobs: [(String, [String: String], String)]) throws -> [PluginOutcome] {
+func runConcurrently(_ jobs: [(String, [String: String], String)], in host: NetworkNamespace? = nil) throws -> [PluginOutcome] {
     let dir = try TemporaryDirectory()
     let started = try jobs.map { job in
         try spawnPlugin(job.0, PluginCall(command: job.1["CNI_COMMAND"] ?? "", containerID: job.1["CNI_CONTAINERID"] ?? "x", config: job.2)
-            .with(environment: job.1), dir: dir.path)
+            .with(environment: job.1), dir: dir.path, in: host)
     }
     return try started.map { pid, output in
         let status = try Subprocess.wait(pid)

@@ -3,6 +3,7 @@
 #define BERTH_NETLINK_H
 
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -9,6 +9,11 @@ struct AttachmentNames {
     /// (15 characters, the kernel's limit).
     var hostVeth: String { "veth" + String(hexHash.prefix(11)) }
 
+    /// Whether `name` has the shape of a host veth name berth makes.
+    static func isHostVethName(_ name: String) -> Bool {
+        name.count == 15 && name.hasPrefix("veth") && name.dropFirst(4).allSatisfy(\.isHexDigit)
+    }
+
     /// Written as the host veth's alias: who owns it, readable by GC and by people (`ip link`).
     var alias: String { "berth \(network) \(containerID) \(ifName)" }
 

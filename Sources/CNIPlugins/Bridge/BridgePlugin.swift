@@ -31,11 +31,12 @@ public struct BridgePlugin: CNIPlugin {
             }
             let hostVeth = try host.createVeth(
                 name: names.hostVeth, peerName: request.ifName, peerNamespaceFD: sandbox.fd, mtu: config.mtu,
-                peerMAC: config.mac, master: bridge.index, alias: names.alias)
+                peerMAC: config.mac, master: bridge.index)
             undo.push("delete \(names.hostVeth)") { try host.deleteLink(index: hostVeth.index) }
             if config.hairpinMode { try host.setHairpin(index: hostVeth.index, true) }
             if let vlan = config.vlan { try host.addBridgeVLAN(index: hostVeth.index, vid: vlan, pvid: true, untagged: true) }
-            try host.setUp(index: hostVeth.index)
+            // Up, and labelled with its owner for GC (the kernel ignores an alias at creation).
+            try host.modifyLink(index: hostVeth.index, LinkChanges(up: true, alias: names.alias))
             guard let containerLink = try inside.link(named: request.ifName) else {
                 throw CNIError(.internalError, "\(request.ifName) vanished from the container right after it was created")
             }
@@ -158,9 +159,19 @@ public struct BridgePlugin: CNIPlugin {
         let valid = Set(validAttachments)
         let host = try RouteSocket()
         var failures: [String] = []
-        for link in try host.links() {
-            guard let owner = AttachmentNames.parse(alias: link.alias), owner.network == config.network else { continue }
-            if valid.contains(GCAttachment(containerID: owner.containerID, ifName: owner.ifName)) { continue }
+        let links = try host.links()
+        let bridgeIndex = links.first { $0.name == config.bridge }?.index
+        for link in links {
+            if let owner = AttachmentNames.parse(alias: link.alias) {
+                guard owner.network == config.network else { continue }
+                if valid.contains(GCAttachment(containerID: owner.containerID, ifName: owner.ifName)) { continue }
+            } else {
+                // An ADD killed between creating the veth and labelling it leaves a veth of
+                // berth's naming on the bridge without an owner: garbage too.
+                guard link.kind == "veth", link.masterIndex == bridgeIndex, bridgeIndex != nil,
+                    AttachmentNames.isHostVethName(link.name)
+                else { continue }
+            }
             do { try ignoringMissing { try host.deleteLink(index: link.index) } } catch { failures.append("\(link.name): \(error)") }
         }
         if let ipamType = config.ipamType { _ = try request.delegate(.gc, type: ipamType) }
