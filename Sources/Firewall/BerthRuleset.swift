@@ -1,0 +1,140 @@
+/// berth's own table: the chains and rules are fixed; per-container state lives in the sets and
+/// maps, so the cost of an ADD and of a packet does not grow with the number of containers.
+///
+/// Differences from the first draft of the ruleset (see the module's report):
+/// - postrouting: the hairpin masquerade (`ct status dnat ... masquerade`) comes before the
+///   `return` rule of the same key, which would otherwise always win; an IPv6 one is added.
+/// - dnat_ports: IPv4/IPv6 nat statements carry an explicit `meta nfproto` check (the map keys
+///   alone would let IPv6 packets look up IPv4 maps); `ports_ip_v6` mirrors `ports_ip_v4`.
+/// - forward: `allow_v6` is used (it was declared but no rule read it).
+public enum BerthRuleset {
+    public static let table = Table(.inet, "berth")
+
+    /// Every berth bridge (isolation between bridges).
+    public static let bridges = SetDefinition.set("bridges", .ifname)
+    /// "br . br" for every bridge: routed traffic that stays on one bridge.
+    public static let bridgeSelf = SetDefinition.set("bridge_self", .ifname, .ifname)
+    /// Container addresses to masquerade.
+    public static let masqV4 = SetDefinition.set("masq_v4", .ipv4Address)
+    public static let masqV6 = SetDefinition.set("masq_v6", .ipv6Address)
+    /// Container address . its bridge.
+    public static let ownV4 = SetDefinition.set("own_v4", .ipv4Address, .ifname)
+    public static let ownV6 = SetDefinition.set("own_v6", .ipv6Address, .ifname)
+    /// Addresses the firewall plugin accepts in forward.
+    public static let allowV4 = SetDefinition.set("allow_v4", .ipv4Address)
+    public static let allowV6 = SetDefinition.set("allow_v6", .ipv6Address)
+    /// Published ports on any host address: proto . port -> container address . port.
+    public static let portsV4 = SetDefinition.map(
+        "ports_v4", key: [.inetProto, .inetService], data: .values([.ipv4Address, .inetService]))
+    /// Published ports restricted to one host address: host address . proto . port -> ...
+    public static let portsIPV4 = SetDefinition.map(
+        "ports_ip_v4", key: [.ipv4Address, .inetProto, .inetService], data: .values([.ipv4Address, .inetService]))
+    public static let portsV6 = SetDefinition.map(
+        "ports_v6", key: [.inetProto, .inetService], data: .values([.ipv6Address, .inetService]))
+    public static let portsIPV6 = SetDefinition.map(
+        "ports_ip_v6", key: [.ipv6Address, .inetProto, .inetService], data: .values([.ipv6Address, .inetService]))
+
+    public static let sets: [SetDefinition] = [
+        bridges, bridgeSelf, masqV4, ownV4, masqV6, ownV6, allowV4, allowV6, portsV4, portsIPV4, portsV6, portsIPV6,
+    ]
+
+    public static let chains: [Chain] = [
+        .base("prerouting", type: .nat, hook: .prerouting, priority: .dstnat),
+        .base("output", type: .nat, hook: .output, priority: .dstnat),
+        Chain("dnat_ports"),
+        .base("postrouting", type: .nat, hook: .postrouting, priority: .srcnat),
+        .base("forward", type: .filter, hook: .forward, priority: .filter),
+    ]
+
+    public static let rules: [Rule] = [
+        Rule(in: "prerouting", .fibDaddrLocal, .jump("dnat_ports")),
+        Rule(in: "output", .fibDaddrLocal, .jump("dnat_ports")),
+
+        Rule(in: "dnat_ports", .dnat(.ipv4, to: .map("ports_ip_v4", key: [.ipDaddr, .l4proto, .thDport], withPort: true))),
+        Rule(in: "dnat_ports", .dnat(.ipv4, to: .map("ports_v4", key: [.l4proto, .thDport], withPort: true))),
+        Rule(in: "dnat_ports", .dnat(.ipv6, to: .map("ports_ip_v6", key: [.ip6Daddr, .l4proto, .thDport], withPort: true))),
+        Rule(in: "dnat_ports", .dnat(.ipv6, to: .map("ports_v6", key: [.l4proto, .thDport], withPort: true))),
+
+        // Hairpin: a container reaching a published port of its own bridge must see the reply
+        // come back through the host, so the source is masqueraded to the bridge address.
+        Rule(in: "postrouting", .ctStatus(.dnat), .lookup(concat: [.ipSaddr, .oifname], set: "own_v4"), .masquerade),
+        Rule(in: "postrouting", .ctStatus(.dnat), .lookup(concat: [.ip6Saddr, .oifname], set: "own_v6"), .masquerade),
+        Rule(in: "postrouting", .lookup(concat: [.ipSaddr, .oifname], set: "own_v4"), .return),
+        Rule(in: "postrouting", .lookup(.ipSaddr, set: "masq_v4"), .masquerade),
+        Rule(in: "postrouting", .lookup(concat: [.ip6Saddr, .oifname], set: "own_v6"), .return),
+        Rule(in: "postrouting", .lookup(.ip6Saddr, set: "masq_v6"), .masquerade),
+
+        Rule(in: "forward", .ctState([.established, .related]), .accept),
+        Rule(in: "forward", .ctStatus(.dnat), .accept),
+        Rule(in: "forward", .lookup(concat: [.iifname, .oifname], set: "bridge_self"), .accept),
+        Rule(in: "forward", .lookup(.iifname, set: "bridges"), .lookup(.oifname, set: "bridges"), .drop),
+        Rule(in: "forward", .lookup(.ipDaddr, set: "allow_v4"), .accept),
+        Rule(in: "forward", .lookup(.ipSaddr, set: "allow_v4"), .accept),
+        Rule(in: "forward", .lookup(.ip6Daddr, set: "allow_v6"), .accept),
+        Rule(in: "forward", .lookup(.ip6Saddr, set: "allow_v6"), .accept),
+    ]
+
+    /// Adds to `batch` what makes the table exist and current: table, sets and chains are
+    /// added idempotently (set elements survive), each chain is flushed and its rules added
+    /// again. All in the caller's batch, so plugins can add their elements in the same commit.
+    public static func install(into batch: inout Batch) {
+        precondition(batch.table == table, "berth's ruleset goes into table \(table)")
+        batch.addTable()
+        for set in sets { batch.add(set) }
+        for chain in chains { batch.add(chain) }
+        for chain in chains { batch.flush(chain: chain.name) }
+        for rule in rules { batch.add(rule) }
+    }
+
+    /// A batch that installs (or refreshes) the table.
+    public static func installation() -> Batch {
+        var batch = Batch(table)
+        install(into: &batch)
+        return batch
+    }
+}
+
+/// Who owns a set element: a short hash of network, container and interface, stored as the
+/// element's comment, so that DEL removes exactly its own elements and GC finds elements no
+/// valid attachment owns.
+public struct Owner: Hashable, Sendable, CustomStringConvertible {
+    /// 16 hex digits.
+    public let tag: String
+
+    public init(network: String, container: String, ifname: String) {
+        // FNV-1a, 64 bits, over the three fields separated by NUL.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array(network.utf8) + [0] + Array(container.utf8) + [0] + Array(ifname.utf8) {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        tag = String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The owner named by an element comment, if it is one.
+    public init?(comment: String?) {
+        guard let comment, comment.hasPrefix(Self.prefix) else { return nil }
+        let tag = comment.dropFirst(Self.prefix.count)
+        guard tag.count == 16, tag.allSatisfy(\.isHexDigit) else { return nil }
+        self.tag = String(tag)
+    }
+
+    private static let prefix = "owner "
+    /// The element comment: "owner 1f2e3d4c5b6a7988".
+    public var comment: String { Self.prefix + tag }
+    public var description: String { comment }
+}
+
+extension Element {
+    public var owner: Owner? { Owner(comment: comment) }
+}
+
+extension Array where Element == Firewall.Element {
+    /// The elements `owner` owns (for DEL).
+    public func owned(by owner: Owner) -> [Firewall.Element] { filter { $0.owner == owner } }
+
+    /// The elements none of `owners` owns, unowned ones included (for GC).
+    public func notOwned(by owners: Set<Owner>) -> [Firewall.Element] {
+        filter { element in element.owner.map { !owners.contains($0) } ?? true }
+    }
+}
