@@ -234,7 +234,11 @@ func buildMessage(
         return Int(raw.load(as: UInt32.self))  // nlmsg_len
     }
     precondition(length <= scratch.count, "nf_tables message overran its buffer")
-    return scratch[0..<length]
+    let message = scratch[0..<length]
+    // libmnl leaves some padding bytes as it finds them: start every message on zeros so that
+    // a batch's bytes do not depend on the messages before.
+    scratch.withUnsafeMutableBytes { _ = memset($0.baseAddress!, 0, length) }
+    return message
 }
 
 /// A single request outside a batch (a dump or a get): header, then what `payload` adds.

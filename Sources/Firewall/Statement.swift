@@ -223,13 +223,15 @@ private struct RuleCompiler {
         let addressType: DataType = natFamily == .ipv4 ? .ipv4Address : .ipv6Address
         switch target {
         case .address(let address, let port):
+            // Like nft, each immediate gets its own 16-byte register.
             output.append(.immediate(try address.encoded(as: addressType), into: .data(0)))
-            var portRegister: Register? = nil
-            if let port {
-                portRegister = .data(addressType.words)
-                output.append(.immediate(try Value.integer(UInt64(port)).encoded(as: .inetService), into: portRegister!))
+            guard let port else {
+                output.append(.nat(type, family: natFamily, address: .data(0), port: nil))
+                return
             }
-            output.append(.nat(type, family: natFamily, address: .data(0), port: portRegister))
+            output.append(.immediate(try Value.integer(UInt64(port)).encoded(as: .inetService), into: .data(4)))
+            output.append(
+                .nat(type, family: natFamily, address: .data(0), port: .data(4), flags: UInt32(NF_NAT_RANGE_PROTO_SPECIFIED)))
         case .map(let map, let key, let withPort):
             try loadConcatenation(key)
             output.append(.lookup(set: map, from: .data(0), into: .data(0)))
