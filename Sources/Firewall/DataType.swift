@@ -205,4 +205,14 @@ enum Concatenation {
     static func describe(_ types: [DataType]) -> String { types.map(\.name).joined(separator: " . ") }
 
     static func describe(_ values: [Value]) -> String { values.map(\.description).joined(separator: " . ") }
+
+    /// As nft writes values of these types ("tcp . 8080").
+    static func describe(_ values: [Value], as types: [DataType]) -> String {
+        zip(values, types).map { value, type in
+            if type == .inetProto, case .integer(let n) = value, let name = [6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 58: "icmpv6"][n] {
+                return name
+            }
+            return value.description
+        }.joined(separator: " . ")
+    }
 }

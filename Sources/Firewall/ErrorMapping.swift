@@ -78,8 +78,10 @@ enum AttributeNames {
             let parts = list[index].nested
             let expressionName = parts[attr(NFTA_EXPR_NAME)]?.string ?? "?"
             var text = "expression \(index + 1) of \(list.count) (\(expressionName))"
-            if let data = parts[attr(NFTA_EXPR_DATA)], let inner = data.nested.first(where: { $0.contains(offset) }) {
-                text += ": " + name(expressionData[expressionName] ?? [:], inner.type)
+            if let data = parts[attr(NFTA_EXPR_DATA)], data.contains(offset), offset > data.start {
+                if let inner = data.nested.first(where: { $0.contains(offset) }) {
+                    text += ": " + name(expressionData[expressionName] ?? [:], inner.type)
+                }
             }
             return text
         case .elements:
@@ -87,8 +89,8 @@ enum AttributeNames {
             let list = Array(top.nested)
             guard let index = list.firstIndex(where: { $0.contains(offset) }) else { return "elements" }
             var text = "element \(index + 1)"
-            if index < elementIndices.count, let element = operation.elements?[elementIndices[index]] {
-                text = "element \(element)"
+            if index < elementIndices.count, let (set, elements) = operation.elements {
+                text = "element " + elements[elementIndices[index]].describeKey(in: set)
             }
             if let inner = list[index].nested.first(where: { $0.contains(offset) }) {
                 text += ": " + name(element, inner.type)
@@ -124,9 +126,9 @@ enum NetlinkMessageKind {
 }
 
 extension Batch.Operation {
-    var elements: [Element]? {
+    var elements: (SetDefinition, [Element])? {
         switch self {
-        case .addElements(_, let elements, _), .deleteElements(_, let elements, _): elements
+        case .addElements(let set, let elements, _), .deleteElements(let set, let elements, _): (set, elements)
         default: nil
         }
     }

@@ -55,7 +55,7 @@ public final class FirewallSocket: Sendable {
         }
     }
 
-    /// The chains of `table`. Throws ENOENT when the table does not exist.
+    /// The chains of `table` (none when the table does not exist: dumps filter, they do not fail).
     public func chains(in table: Table) throws(FirewallError) -> [ListedChain] {
         try dump(NFT_MSG_GETCHAIN.rawValue, table, "list chains of table \(table)") {
             let c = try! LibnftnlObjects.chain(Chain(""), in: table)

@@ -187,10 +187,17 @@ enum Decode {
             }
         case "nat":
             if let type = NatType(rawValue: u32(NFTA_NAT_TYPE.rawValue)), let family = NatFamily(rawValue: u32(NFTA_NAT_FAMILY.rawValue)) {
+                // The kernel lists what it implies: max registers equal to the min ones, and
+                // the flags that say registers are present. Listed without them, a rule reads
+                // back as it was written.
+                let address = reg(NFTA_NAT_REG_ADDR_MIN.rawValue), port = reg(NFTA_NAT_REG_PROTO_MIN.rawValue)
+                let addressMax = reg(NFTA_NAT_REG_ADDR_MAX.rawValue), portMax = reg(NFTA_NAT_REG_PROTO_MAX.rawValue)
+                var flags = u32(NFTA_NAT_FLAGS.rawValue)
+                if address != nil { flags &= ~UInt32(NF_NAT_RANGE_MAP_IPS) }
+                if port != nil { flags &= ~UInt32(NF_NAT_RANGE_PROTO_SPECIFIED) }
                 return .nat(
-                    type, family: family, address: reg(NFTA_NAT_REG_ADDR_MIN.rawValue),
-                    addressMax: reg(NFTA_NAT_REG_ADDR_MAX.rawValue), port: reg(NFTA_NAT_REG_PROTO_MIN.rawValue),
-                    portMax: reg(NFTA_NAT_REG_PROTO_MAX.rawValue), flags: u32(NFTA_NAT_FLAGS.rawValue))
+                    type, family: family, address: address, addressMax: addressMax == address ? nil : addressMax,
+                    port: port, portMax: portMax == port ? nil : portMax, flags: flags)
             }
         case "masq":
             return .masquerade(

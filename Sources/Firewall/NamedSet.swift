@@ -127,4 +127,11 @@ public struct Element: Hashable, Sendable, CustomStringConvertible {
         if let comment { text += " comment \"\(comment)\"" }
         return text
     }
+
+    /// The key as nft writes it for `set` ("tcp . 8080", "10.0.0.0-10.0.0.255").
+    func describeKey(in set: SetDefinition) -> String {
+        var text = Concatenation.describe(key, as: set.key)
+        if let keyEnd { text += "-" + Concatenation.describe(keyEnd, as: set.key) }
+        return text
+    }
 }

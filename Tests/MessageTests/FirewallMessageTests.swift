@@ -2,15 +2,6 @@ import Addressing
 @testable import Firewall
 import Testing
 
-func hexBytes(_ text: String) -> [UInt8] {
-    let digits = Array(text.unicodeScalars.filter { $0.properties.isASCIIHexDigit })
-    return stride(from: 0, to: digits.count - 1, by: 2).map { UInt8(String(digits[$0]) + String(digits[$0 + 1]), radix: 16)! }
-}
-
-func hex(_ bytes: some Collection<UInt8>) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
-
 /// The messages of a compiled batch, without batch begin/end.
 func innerMessages(_ compiled: CompiledBatch) -> [NetlinkMessage] {
     compiled.messages.map { NetlinkMessage.split(compiled.bytes(of: $0)).first! }
@@ -39,7 +30,7 @@ func expectSame(
     #expect(Array(mine.bytes[16..<20]) == Array(theirs.bytes[0..<4]), "nfgenmsg", sourceLocation: sourceLocation)
     #expect(a.map(\.0) == b.map(\.0), sourceLocation: sourceLocation)
     for ((type, x), (_, y)) in zip(a, b) {
-        #expect(hex(x) == hex(y), "attribute \(type)", sourceLocation: sourceLocation)
+        #expect(hexText(x) == hexText(y), "attribute \(type)", sourceLocation: sourceLocation)
     }
 }
 

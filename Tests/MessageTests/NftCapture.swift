@@ -8,7 +8,7 @@ struct CapturedMessage {
     let type: UInt16
     let flags: UInt16
     let payload: String
-    var bytes: [UInt8] { hexBytes(payload) }
+    var bytes: [UInt8] { hex(payload) }
 }
 
 enum NftCapture {
