@@ -1,3 +1,5 @@
+import Addressing
+
 /// berth's own table: the chains and rules are fixed; per-container state lives in the sets and
 /// maps, so the cost of an ADD and of a packet does not grow with the number of containers.
 ///
@@ -7,6 +9,10 @@
 /// - dnat_ports: IPv4/IPv6 nat statements carry an explicit `meta nfproto` check (the map keys
 ///   alone would let IPv6 packets look up IPv4 maps); `ports_ip_v6` mirrors `ports_ip_v4`.
 /// - forward: `allow_v6` is used (it was declared but no rule read it).
+/// - Ports published on 127.0.0.1: DNAT in `output` works only with route_localnet=1 on the
+///   bridge and a masquerade of 127.0.0.0/8 (added here, inert without route_localnet); the
+///   `guard` chain drops packets for 127.0.0.0/8 that arrive on any other link than lo, which
+///   route_localnet would otherwise let through.
 public enum BerthRuleset {
     public static let table = Table(.inet, "berth")
 
@@ -39,6 +45,7 @@ public enum BerthRuleset {
     ]
 
     public static let chains: [Chain] = [
+        .base("guard", type: .filter, hook: .prerouting, priority: .raw),
         .base("prerouting", type: .nat, hook: .prerouting, priority: .dstnat),
         .base("output", type: .nat, hook: .output, priority: .dstnat),
         Chain("dnat_ports"),
@@ -46,7 +53,11 @@ public enum BerthRuleset {
         .base("forward", type: .filter, hook: .forward, priority: .filter),
     ]
 
+    static let loopback = IPNetwork("127.0.0.0/8")!
+
     public static let rules: [Rule] = [
+        Rule(in: "guard", .match(.iifname, notEqual: "lo"), .match(.ipDaddr, in: loopback), .drop),
+
         Rule(in: "prerouting", .fibDaddrLocal, .jump("dnat_ports")),
         Rule(in: "output", .fibDaddrLocal, .jump("dnat_ports")),
 
@@ -59,6 +70,8 @@ public enum BerthRuleset {
         // come back through the host, so the source is masqueraded to the bridge address.
         Rule(in: "postrouting", .ctStatus(.dnat), .lookup(concat: [.ipSaddr, .oifname], set: "own_v4"), .masquerade),
         Rule(in: "postrouting", .ctStatus(.dnat), .lookup(concat: [.ip6Saddr, .oifname], set: "own_v6"), .masquerade),
+        // Published ports reached from the host as 127.0.0.1 (needs route_localnet on the bridge).
+        Rule(in: "postrouting", .ctStatus(.dnat), .match(.ipSaddr, in: loopback), .masquerade),
         Rule(in: "postrouting", .lookup(concat: [.ipSaddr, .oifname], set: "own_v4"), .return),
         Rule(in: "postrouting", .lookup(.ipSaddr, set: "masq_v4"), .masquerade),
         Rule(in: "postrouting", .lookup(concat: [.ip6Saddr, .oifname], set: "own_v6"), .return),

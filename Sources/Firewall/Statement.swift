@@ -1,3 +1,4 @@
+public import Addressing
 import CNftnl
 
 /// Something a rule can load and match: `ip saddr`, `oifname`, `th dport`, `ct state`.
@@ -65,10 +66,12 @@ public struct Field: Hashable, Sendable, CustomStringConvertible {
     public static let ctState = Field("ct state", .ctState, .ct(.state, nil))
     public static let ctStatus = Field("ct status", .ctStatus, .ct(.status, nil))
     public static let ctMark = Field("ct mark", .mark, .ct(.mark, nil))
-    public static let ctOriginalIPSaddr = Field("ct original ip saddr", .ipv4Address, .ct(.sourceIPv4, .original), requires: .networkFamily(.ipv4))
-    public static let ctOriginalIPDaddr = Field("ct original ip daddr", .ipv4Address, .ct(.destinationIPv4, .original), requires: .networkFamily(.ipv4))
-    public static let ctOriginalIP6Saddr = Field("ct original ip6 saddr", .ipv6Address, .ct(.sourceIPv6, .original), requires: .networkFamily(.ipv6))
-    public static let ctOriginalIP6Daddr = Field("ct original ip6 daddr", .ipv6Address, .ct(.destinationIPv6, .original), requires: .networkFamily(.ipv6))
+    /// The conntrack entry's addresses; the kernel ends the rule for entries of the other family,
+    /// so no `meta nfproto` check is needed (nft adds none).
+    public static let ctOriginalIPSaddr = Field("ct original ip saddr", .ipv4Address, .ct(.sourceIPv4, .original))
+    public static let ctOriginalIPDaddr = Field("ct original ip daddr", .ipv4Address, .ct(.destinationIPv4, .original))
+    public static let ctOriginalIP6Saddr = Field("ct original ip6 saddr", .ipv6Address, .ct(.sourceIPv6, .original))
+    public static let ctOriginalIP6Daddr = Field("ct original ip6 daddr", .ipv6Address, .ct(.destinationIPv6, .original))
 
     /// `fib daddr type`: the route type of the destination address (compare with `.local`).
     public static let fibDaddrType = Field("fib daddr type", .fibAddressType, .fib(.daddr, .addressType))
@@ -112,6 +115,8 @@ public enum NatTarget: Hashable, Sendable {
 public enum Statement: Hashable, Sendable {
     /// `oifname != "berth0"`.
     case match(Field, CompareOp, Value)
+    /// `ip saddr 127.0.0.0/8` (`.equal`) or `ip saddr != 10.0.0.0/8` (`.notEqual`).
+    case matchPrefix(Field, CompareOp, IPNetwork)
     /// `ct state established,related`: true when any of the bits is set.
     case matchAnyBit(Field, UInt32)
     /// `ip saddr . oifname @own_v4` (or `!= @set` when inverted).
@@ -130,6 +135,8 @@ public enum Statement: Hashable, Sendable {
 
     public static func match(_ field: Field, equal value: Value) -> Statement { .match(field, .equal, value) }
     public static func match(_ field: Field, notEqual value: Value) -> Statement { .match(field, .notEqual, value) }
+    public static func match(_ field: Field, in network: IPNetwork) -> Statement { .matchPrefix(field, .equal, network) }
+    public static func match(_ field: Field, notIn network: IPNetwork) -> Statement { .matchPrefix(field, .notEqual, network) }
     public static func lookup(_ field: Field, set: String) -> Statement { .lookup([field], set: set, invert: false) }
     public static func lookup(concat fields: [Field], set: String) -> Statement { .lookup(fields, set: set, invert: false) }
     public static func notInSet(_ fields: [Field], set: String) -> Statement { .lookup(fields, set: set, invert: true) }
@@ -188,6 +195,28 @@ private struct RuleCompiler {
             try require(field)
             output.append(field.load(into: .data(0)))
             output.append(.compare(.data(0), op, try value.encoded(as: field.type)))
+        case .matchPrefix(let field, let op, let network):
+            try require(field)
+            let address = try Value(network.network.address).encoded(as: field.type)
+            let prefix = network.prefixLength
+            if prefix == 0 {
+                break  // every address of the family: the family check alone
+            } else if prefix % 8 == 0 {
+                // As nft: compare only the bytes the prefix covers (and load only those from
+                // a header).
+                let bytes = prefix / 8
+                if case .payload(let base, let offset) = field.source {
+                    output.append(.payload(base, offset: offset, length: UInt32(bytes), into: .data(0)))
+                } else {
+                    output.append(field.load(into: .data(0)))
+                }
+                output.append(.compare(.data(0), op, Array(address.prefix(bytes))))
+            } else {
+                output.append(field.load(into: .data(0)))
+                let mask = try Value(network.mask).encoded(as: field.type)
+                output.append(.bitwise(.data(0), into: .data(0), mask: mask, xor: [UInt8](repeating: 0, count: mask.count)))
+                output.append(.compare(.data(0), op, address))
+            }
         case .matchAnyBit(let field, let bits):
             try require(field)
             let zero = [UInt8](repeating: 0, count: field.type.length)

@@ -73,9 +73,12 @@ let containerB = IPv4Address(10, 88, 0, 3)
         #expect(portsIP.body["map"]?.stringValue == "ipv4_addr . inet_service")
         #expect(sets.first { $0.body["name"]?.stringValue == "own_v6" }?.body["type"]?.compactString == #"["ipv6_addr","ifname"]"#)
 
-        for name in ["prerouting", "output", "dnat_ports", "postrouting", "forward"] {
+        for name in BerthRuleset.chains.map(\.name) {
             #expect(try nftRules(ns, chain: name).count == BerthRuleset.rules.filter { $0.chain == name }.count, "\(name)")
         }
+        let guardRule = try nftRules(ns, chain: "guard")[0]["expr"]!.compactString
+        #expect(guardRule == #"[{"match":{"op":"!=","left":{"meta":{"key":"iifname"}},"right":"lo"}},{"match":{"op":"==","left":{"payload":{"protocol":"ip","field":"daddr"}},"right":{"prefix":{"addr":"127.0.0.0","len":8}}}},{"drop":null}]"#)
+        #expect(chain("guard")?["prio"]?.intValue == -300)
         let prerouting = try nftRules(ns, chain: "prerouting")[0]["expr"]!.compactString
         #expect(prerouting == #"[{"match":{"op":"==","left":{"fib":{"result":"type","flags":["daddr"]}},"right":"local"}},{"jump":{"target":"dnat_ports"}}]"#)
         let dnat = try nftRules(ns, chain: "dnat_ports")[0]["expr"]!.compactString

@@ -120,6 +120,13 @@ struct PacketLab {
         // From the host itself (output chain).
         #expect(try connect(from: lab.host, "192.0.2.1", 8080) == "hello-from-b")
 
+        // Published ports on 127.0.0.1, from the host: the output chain's DNAT sends a packet
+        // with a loopback source out of the bridge, which the kernel allows only with
+        // route_localnet; the 127.0.0.0/8 masquerade then makes the reply come back.
+        #expect(try connect(from: lab.host, "127.0.0.1", 8080) == nil)
+        try lab.host.writeSysctl("net/ipv4/conf/brt/route_localnet", "1")
+        #expect(try connect(from: lab.host, "127.0.0.1", 8080) == "hello-from-b")
+
         // The draft ruleset's order (return before the hairpin masquerade) breaks hairpin.
         var draft = Batch(berth)
         draft.flush(chain: "postrouting")

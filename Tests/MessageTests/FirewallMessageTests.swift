@@ -82,6 +82,9 @@ let elementListSetID: UInt16 = 4  // NFTA_SET_ELEM_LIST_SET_ID: nft sends its ca
         batch.add(Rule(in: "c", .match(.tcpDport, equal: 8080), .notInSet([.ipSaddr], set: "ranges"), .drop))
         batch.add(Rule(in: "c", .verdictMap([.iifname], map: "vm")))
         batch.add(Rule(in: "c", .setMark(0x2a)))
+        batch.add(Rule(in: "c", .match(.ipSaddr, in: IPNetwork("10.64.0.0/12")!), .accept))
+        batch.add(Rule(in: "c", .match(.ip6Saddr, notIn: IPNetwork("fd00::/8")!), .accept))
+        batch.add(Rule(in: "c", .match(.ctOriginalIPSaddr, in: IPNetwork("10.0.0.0/8")!), .accept))
         batch.add(
             Rule(
                 in: "n", .match(.ipDaddr, equal: .ipv4(IPv4Address(10, 0, 0, 1))), .match(.tcpDport, equal: 80),
