@@ -1,4 +1,5 @@
 import Addressing
+import Glibc
 
 /// berth's own table: the chains and rules are fixed; per-container state lives in the sets and
 /// maps, so the cost of an ADD and of a packet does not grow with the number of containers.
@@ -146,8 +147,39 @@ extension Array where Element == Firewall.Element {
     /// The elements `owner` owns (for DEL).
     public func owned(by owner: Owner) -> [Firewall.Element] { filter { $0.owner == owner } }
 
-    /// The elements none of `owners` owns, unowned ones included (for GC).
-    public func notOwned(by owners: Set<Owner>) -> [Firewall.Element] {
-        filter { element in element.owner.map { !owners.contains($0) } ?? true }
+    /// The elements with an owner that is not among `valid` (for GC). Elements without an
+    /// owner tag (a bridge's entries, say) are not attachments' and are kept.
+    public func orphaned(keeping valid: Set<Owner>) -> [Firewall.Element] {
+        filter { element in element.owner.map { !valid.contains($0) } ?? false }
+    }
+}
+
+extension BerthRuleset {
+    /// DEL: a batch that removes every element `owner` owns from berth's sets. Elements already
+    /// gone, and a table that does not exist, are not errors.
+    public static func removal(of owner: Owner, listedBy socket: FirewallSocket) throws(FirewallError) -> Batch {
+        try cleanup(listedBy: socket) { $0.owned(by: owner) }
+    }
+
+    /// GC: a batch that removes the elements whose owner is not among `valid`.
+    public static func garbage(keeping valid: Set<Owner>, listedBy socket: FirewallSocket) throws(FirewallError) -> Batch {
+        try cleanup(listedBy: socket) { $0.orphaned(keeping: valid) }
+    }
+
+    private static func cleanup(
+        listedBy socket: FirewallSocket, _ select: ([Element]) -> [Element]
+    ) throws(FirewallError) -> Batch {
+        var batch = Batch(table)
+        guard try socket.tableExists(table) else { return batch }
+        for set in sets {
+            let elements: [Element]
+            do throws(FirewallError) {
+                elements = try socket.elements(of: set, in: table)
+            } catch where error.errno == ENOENT {
+                continue
+            }
+            batch.delete(elements: select(elements), from: set, ifAbsent: .ignore)
+        }
+        return batch
     }
 }

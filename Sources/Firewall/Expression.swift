@@ -26,11 +26,6 @@ public enum Register: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    var index: Int {
-        if case .data(let n) = self { return n }
-        return -1
-    }
-
     public var description: String {
         switch self {
         case .verdict: "verdict"

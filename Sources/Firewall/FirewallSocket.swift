@@ -40,66 +40,63 @@ public final class FirewallSocket: Sendable {
     }
 
     public func tableExists(_ table: Table) throws(FirewallError) -> Bool {
-        try connection.withLock { (c: inout Connection) throws(FirewallError) in
-            let seq = c.takeSequence()
-            let request = buildRequest(NFT_MSG_GETTABLE.rawValue, family: table.family.rawValue, flags: 0, sequence: seq) {
-                let t = try! LibnftnlObjects.table(table)
+        let t = try LibnftnlObjects.table(table)
+        defer { nftnl_table_free(t) }
+        do throws(FirewallError) {
+            return try !request(NFT_MSG_GETTABLE.rawValue, table, flags: 0, "get table \(table)") {
                 nftnl_table_nlmsg_build_payload($0, t)
-                nftnl_table_free(t)
-            }
-            do throws(FirewallError) {
-                return try !c.exchange(request, sequence: seq, operation: "get table \(table)").isEmpty
-            } catch where error.errno == ENOENT {
-                return false
-            }
+            }.isEmpty
+        } catch where error.errno == ENOENT {
+            return false
         }
     }
 
     /// The chains of `table` (none when the table does not exist: dumps filter, they do not fail).
     public func chains(in table: Table) throws(FirewallError) -> [ListedChain] {
-        try dump(NFT_MSG_GETCHAIN.rawValue, table, "list chains of table \(table)") {
-            let c = try! LibnftnlObjects.chain(Chain(""), in: table)
-            nftnl_chain_unset(c, attr(NFTNL_CHAIN_NAME))
+        let c = try LibnftnlObjects.chain(Chain(""), in: table)
+        defer { nftnl_chain_free(c) }
+        nftnl_chain_unset(c, attr(NFTNL_CHAIN_NAME))
+        return try request(NFT_MSG_GETCHAIN.rawValue, table, flags: NetlinkFlags.dump, "list chains of table \(table)") {
             nftnl_chain_nlmsg_build_payload($0, c)
-            nftnl_chain_free(c)
         }.compactMap(Decode.chain)
     }
 
     /// The rules of one chain, in order, with handles and comments.
     public func rules(in table: Table, chain: String) throws(FirewallError) -> [ListedRule] {
-        try dump(NFT_MSG_GETRULE.rawValue, table, "list rules of chain \(chain) in table \(table)") {
-            let r = try! LibnftnlObjects.rule(in: table, chain: chain)
+        let r = try LibnftnlObjects.rule(in: table, chain: chain)
+        defer { nftnl_rule_free(r) }
+        return try request(NFT_MSG_GETRULE.rawValue, table, flags: NetlinkFlags.dump, "list rules of chain \(chain)") {
             nftnl_rule_nlmsg_build_payload($0, r)
-            nftnl_rule_free(r)
         }.compactMap(Decode.rule).filter { $0.chain == chain }
     }
 
     /// The sets and maps of `table`.
     public func sets(in table: Table) throws(FirewallError) -> [ListedSet] {
-        try dump(NFT_MSG_GETSET.rawValue, table, "list sets of table \(table)") {
-            let s = try! LibnftnlObjects.setReference("", in: table, id: nil)
-            nftnl_set_unset(s, attr(NFTNL_SET_NAME))
+        let s = try LibnftnlObjects.setReference("", in: table, id: nil)
+        defer { nftnl_set_free(s) }
+        nftnl_set_unset(s, attr(NFTNL_SET_NAME))
+        return try request(NFT_MSG_GETSET.rawValue, table, flags: NetlinkFlags.dump, "list sets of table \(table)") {
             nftnl_set_nlmsg_build_payload($0, s)
-            nftnl_set_free(s)
         }.compactMap(Decode.set)
     }
 
     /// The elements of a set, decoded with the set's types; intervals come back as ranges.
     public func elements(of set: SetDefinition, in table: Table) throws(FirewallError) -> [Element] {
-        let messages = try dump(NFT_MSG_GETSETELEM.rawValue, table, "list elements of set \(set.name)") {
-            let s = try! LibnftnlObjects.setReference(set.name, in: table, id: nil)
+        let s = try LibnftnlObjects.setReference(set.name, in: table, id: nil)
+        defer { nftnl_set_free(s) }
+        let messages = try request(NFT_MSG_GETSETELEM.rawValue, table, flags: NetlinkFlags.dump, "list elements of set \(set.name)") {
             nftnl_set_elems_nlmsg_build_payload($0, s)
-            nftnl_set_free(s)
         }
         return Decode.elements(messages, of: set)
     }
 
-    private func dump(
-        _ type: UInt32, _ table: Table, _ operation: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
+    /// Sends one get or dump request and returns the replies.
+    private func request(
+        _ type: UInt32, _ table: Table, flags: UInt16, _ operation: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
     ) throws(FirewallError) -> [NetlinkMessage] {
         try connection.withLock { (c: inout Connection) throws(FirewallError) in
             let seq = c.takeSequence()
-            let request = buildRequest(type, family: table.family.rawValue, flags: NetlinkFlags.dump, sequence: seq, payload)
+            let request = buildRequest(type, family: table.family.rawValue, flags: flags, sequence: seq, payload)
             return try c.exchange(request, sequence: seq, operation: operation)
         }
     }

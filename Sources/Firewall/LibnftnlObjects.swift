@@ -74,21 +74,19 @@ enum LibnftnlObjects {
         return c
     }
 
-    static func keyLength(_ types: [DataType]) -> Int { Concatenation.length(types) }
-
     static func set(_ set: SetDefinition, in table: Table, id: UInt32?) throws(FirewallError) -> OpaquePointer {
         guard !set.key.isEmpty else { throw .invalid("set \(set.name) has no key type") }
         let s = try setReference(set.name, in: table, id: id)
         nftnl_set_set_u32(s, attr(NFTNL_SET_FLAGS), set.kernelFlags)
         nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_TYPE), DataType.concatenationID(set.key))
-        nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), UInt32(keyLength(set.key)))
+        nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), UInt32(Concatenation.length(set.key)))
         var userdata: [UInt8] = []
         Userdata.put(Userdata.setKeyByteOrder, Userdata.u32(set.key.count == 1 ? set.key[0].byteOrder.rawValue : 0), into: &userdata)
         switch set.data {
         case .values(let types):
             guard !types.isEmpty else { throw .invalid("map \(set.name) has no data type") }
             nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_TYPE), DataType.concatenationID(types))
-            nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_LEN), UInt32(keyLength(types)))
+            nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_LEN), UInt32(Concatenation.length(types)))
             Userdata.put(Userdata.setDataByteOrder, Userdata.u32(types.count == 1 ? types[0].byteOrder.rawValue : 0), into: &userdata)
         case .verdict:
             nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)

@@ -141,18 +141,30 @@ let containerB = IPv4Address(10, 88, 0, 3)
             Element(key: [.udp, 53], to: [.ipv4(containerB), 5353], comment: b.comment),
         ])
         #expect(ports.owned(by: a).count == 1)
-        #expect(ports.notOwned(by: [a]).map(\.owner) == [b])
+        #expect(ports.orphaned(keeping: [a]).map(\.owner) == [b])
+        // GC with both attachments valid: nothing to do.
+        #expect(try BerthRuleset.garbage(keeping: [a, b], listedBy: socket).isEmpty)
 
         // DEL for owner a: what a owns, in every set, in one batch.
-        var del = Batch(berth)
-        for set in [BerthRuleset.ownV4, BerthRuleset.portsV4] {
-            del.delete(elements: try socket.elements(of: set, in: berth).owned(by: a), from: set, ifAbsent: .ignore)
-        }
+        let del = try BerthRuleset.removal(of: a, listedBy: socket)
+        #expect(del.operations.count == 2)
         try socket.commit(del)
         try socket.commit(del)  // DEL again: destroy ignores what is gone
+        try socket.commit(BerthRuleset.removal(of: a, listedBy: socket))
         #expect(try socket.elements(of: BerthRuleset.ownV4, in: berth).map(\.owner) == [b])
         #expect(try socket.elements(of: BerthRuleset.portsV4, in: berth).map(\.owner) == [b])
         #expect(try nftElements(ns, "own_v4") == [#"{"elem":{"val":{"concat":["10.88.0.3","berth0"]},"comment":"\#(b.comment)"}}"#])
+
+        // GC when b is no longer valid: b's elements go, the bridge entry (no owner) stays.
+        try socket.commit(BerthRuleset.garbage(keeping: [a], listedBy: socket))
+        #expect(try socket.elements(of: BerthRuleset.ownV4, in: berth).isEmpty)
+        #expect(try socket.elements(of: BerthRuleset.portsV4, in: berth).isEmpty)
+        #expect(try socket.elements(of: BerthRuleset.bridges, in: berth).count == 1)
+        // DEL after the table is gone still succeeds.
+        var drop = Batch(berth)
+        drop.deleteTable()
+        try socket.commit(drop)
+        #expect(try BerthRuleset.removal(of: a, listedBy: socket).isEmpty)
     }
 
     @Test func failedBatchChangesNothingAndNamesTheFailingMessage() throws {

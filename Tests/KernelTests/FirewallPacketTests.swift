@@ -138,11 +138,7 @@ struct PacketLab {
         #expect(try connect(from: lab.a, "192.0.2.1", 8080) == "hello-from-b")
 
         // DEL of b's attachment: its published port is gone, a's elements stay.
-        var del = Batch(berth)
-        for set in [BerthRuleset.portsV4, BerthRuleset.ownV4, BerthRuleset.masqV4] {
-            del.delete(elements: try lab.socket.elements(of: set, in: berth).owned(by: ownerB), from: set, ifAbsent: .ignore)
-        }
-        try lab.socket.commit(del)
+        try lab.socket.commit(BerthRuleset.removal(of: ownerB, listedBy: lab.socket))
         #expect(try connect(from: lab.outside, "192.0.2.1", 8080) == nil)
         #expect(try lab.socket.elements(of: BerthRuleset.ownV4, in: berth).map(\.owner) == [ownerA])
     }
