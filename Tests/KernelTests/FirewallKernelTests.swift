@@ -344,6 +344,24 @@ let containerB = IPv4Address(10, 88, 0, 3)
         try socket.commit(add)
     }
 
+    @Test func concurrentCommitsFromTasksAndSockets() async throws {
+        let (ns, first) = try berthNamespace()
+        let second = try FirewallSocket.open(in: ns)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<40 {
+                let socket = i % 2 == 0 ? first : second
+                group.addTask {
+                    var batch = BerthRuleset.installation()  // every plugin call refreshes the table
+                    batch.add(elements: [Element(.ipv4(IPv4Address(10, 77, 0, UInt8(i + 1))))], to: BerthRuleset.masqV4, mode: .create)
+                    try socket.commit(batch)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try first.elements(of: BerthRuleset.masqV4, in: berth).count == 40)
+        #expect(try nftRules(ns, chain: "forward").count == 8)
+    }
+
     @Test func badRequestsAreRefusedBeforeSending() throws {
         var batch = Batch(BerthRuleset.table)
         batch.add(elements: [Element(.ipv6(IPv6Address("fd00::1")!))], to: BerthRuleset.masqV4)
