@@ -256,9 +256,6 @@ func buildRequest(
 
 /// Netlink header flags (NLM_F_*).
 enum NetlinkFlags {
-    static let request: UInt16 = 0x1
-    static let multi: UInt16 = 0x2
-    static let ack: UInt16 = 0x4
     static let dump: UInt16 = 0x300
     static let exclusive: UInt16 = 0x200
     static let create: UInt16 = 0x400

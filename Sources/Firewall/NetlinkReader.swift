@@ -15,7 +15,6 @@ struct NetlinkMessage {
 
     /// The nf_tables message type (NFT_MSG_*), without the subsystem.
     var nftType: UInt16 { type & 0xff }
-    var family: UInt8 { bytes.count > 16 ? bytes[16] : 0 }
 
     /// The messages in one datagram.
     static func split(_ data: ArraySlice<UInt8>) -> [NetlinkMessage] {
