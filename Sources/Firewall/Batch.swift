@@ -42,6 +42,10 @@ public struct Batch: Sendable {
 
     public let table: Table
     public private(set) var operations: [Operation] = []
+    /// When set, the kernel applies the batch only if the ruleset is still at this generation
+    /// (FirewallSocket.generation()), and otherwise rejects it with ERESTART: for batches built
+    /// from a listing (DEL, GC), so they never act on a ruleset that changed meanwhile.
+    public var generation: UInt32? = nil
 
     public init(_ table: Table) { self.table = table }
 
@@ -63,6 +67,13 @@ public struct Batch: Sendable {
     public mutating func add(elements: [Element], to set: SetDefinition, mode: Mode = .add) {
         guard !elements.isEmpty else { return }
         operations.append(.addElements(set, elements, mode))
+    }
+
+    /// Adds elements, replacing any with the same key (its data and comment with them): the
+    /// way for ADD to take over an address a dead attachment left behind.
+    public mutating func replace(elements: [Element], in set: SetDefinition) {
+        delete(elements: elements, from: set, ifAbsent: .ignore)
+        add(elements: elements, to: set, mode: .create)
     }
 
     /// Deletes elements by key (data and comments do not matter).

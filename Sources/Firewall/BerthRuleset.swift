@@ -156,12 +156,15 @@ extension Array where Element == Firewall.Element {
 
 extension BerthRuleset {
     /// DEL: a batch that removes every element `owner` owns from berth's sets. Elements already
-    /// gone, and a table that does not exist, are not errors.
+    /// gone, and a table that does not exist, are not errors. The batch carries the generation
+    /// it was listed at: if the commit fails with ERESTART, the ruleset changed; build it again.
+    /// (A DEL that knows its keys can delete them with `ifAbsent: .ignore` without listing.)
     public static func removal(of owner: Owner, listedBy socket: FirewallSocket) throws(FirewallError) -> Batch {
         try cleanup(listedBy: socket) { $0.owned(by: owner) }
     }
 
-    /// GC: a batch that removes the elements whose owner is not among `valid`.
+    /// GC: a batch that removes the elements whose owner is not among `valid` (same
+    /// generation rule as `removal`).
     public static func garbage(keeping valid: Set<Owner>, listedBy socket: FirewallSocket) throws(FirewallError) -> Batch {
         try cleanup(listedBy: socket) { $0.orphaned(keeping: valid) }
     }
@@ -170,6 +173,7 @@ extension BerthRuleset {
         listedBy socket: FirewallSocket, _ select: ([Element]) -> [Element]
     ) throws(FirewallError) -> Batch {
         var batch = Batch(table)
+        batch.generation = try socket.generation()
         guard try socket.tableExists(table) else { return batch }
         for set in sets {
             let elements: [Element]

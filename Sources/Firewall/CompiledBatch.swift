@@ -47,7 +47,7 @@ extension Batch {
                 nextSetID += 1
             }
         }
-        writer.begin()
+        writer.begin(generation: generation)
         for (index, operation) in operations.enumerated() {
             do {
                 try writer.write(operation, index: index)
@@ -81,9 +81,13 @@ private struct BatchWriter {
         self.sequence = sequence
     }
 
-    mutating func begin() {
+    mutating func begin(generation: UInt32?) {
         let seq = sequence
-        append { buffer in nftnl_batch_begin(buffer, seq) }
+        append { buffer in
+            let header = nftnl_batch_begin(buffer, seq)
+            if let generation, let header { mnl_attr_put_u32(header, UInt16(NFNL_BATCH_GENID.rawValue), generation.bigEndian) }
+            return header
+        }
         sequence += 1
     }
 

@@ -39,6 +39,32 @@ public final class FirewallSocket: Sendable {
         try connection.withLock { (c: inout Connection) throws(FirewallError) in try c.commit(batch) }
     }
 
+    /// Commits the batch `build` makes, making it again while the kernel answers ERESTART
+    /// (the ruleset changed between the listing `build` did and the commit).
+    public func commit(attempts: Int = 5, _ build: () throws(FirewallError) -> Batch) throws(FirewallError) {
+        var attempt = 1
+        while true {
+            do throws(FirewallError) {
+                return try commit(build())
+            } catch where error.errno == ERESTART && attempt < attempts {
+                attempt += 1
+            }
+        }
+    }
+
+    /// The ruleset's generation: it changes with every committed batch (see Batch.generation).
+    public func generation() throws(FirewallError) -> UInt32 {
+        let replies = try connection.withLock { (c: inout Connection) throws(FirewallError) in
+            let seq = c.takeSequence()
+            let request = buildRequest(NFT_MSG_GETGEN.rawValue, family: 0, flags: 0, sequence: seq)
+            return try c.exchange(request, sequence: seq, operation: "get ruleset generation")
+        }
+        guard let id = replies.first?.attributes[attr(NFTA_GEN_ID)]?.u32 else {
+            throw FirewallError("get ruleset generation: no generation in the answer", errno: EPROTO)
+        }
+        return id
+    }
+
     public func tableExists(_ table: Table) throws(FirewallError) -> Bool {
         let t = try LibnftnlObjects.table(table)
         defer { nftnl_table_free(t) }

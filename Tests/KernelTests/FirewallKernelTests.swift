@@ -149,8 +149,15 @@ let containerB = IPv4Address(10, 88, 0, 3)
         let del = try BerthRuleset.removal(of: a, listedBy: socket)
         #expect(del.operations.count == 2)
         try socket.commit(del)
-        try socket.commit(del)  // DEL again: destroy ignores what is gone
+        // The same batch again is stale (it was listed before the commit above changed things).
+        #expect(throws: FirewallError.self) { try socket.commit(del) }
+        // DEL again, listed afresh: nothing left to remove, and that is not an error.
         try socket.commit(BerthRuleset.removal(of: a, listedBy: socket))
+        // Deleting by key with destroy semantics needs no listing and is idempotent.
+        var byKey = Batch(berth)
+        byKey.delete(elements: [Element(.ipv4(containerA), "berth0")], from: BerthRuleset.ownV4, ifAbsent: .ignore)
+        try socket.commit(byKey)
+        try socket.commit(byKey)
         #expect(try socket.elements(of: BerthRuleset.ownV4, in: berth).map(\.owner) == [b])
         #expect(try socket.elements(of: BerthRuleset.portsV4, in: berth).map(\.owner) == [b])
         #expect(try nftElements(ns, "own_v4") == [#"{"elem":{"val":{"concat":["10.88.0.3","berth0"]},"comment":"\#(b.comment)"}}"#])
@@ -342,6 +349,34 @@ let containerB = IPv4Address(10, 88, 0, 3)
         add.add(Chain("forward"))
         add.add(BerthRuleset.masqV4)
         try socket.commit(add)
+    }
+
+    @Test func replaceTakesOverAKeyAndStaleListingsAreRefused() throws {
+        let (_, socket) = try berthNamespace()
+        let dead = Owner(network: "n", container: "dead", ifname: "eth0")
+        let alive = Owner(network: "n", container: "alive", ifname: "eth0")
+        var first = Batch(berth)
+        first.add(elements: [Element(.ipv4(containerA), "berth0", comment: dead.comment)], to: BerthRuleset.ownV4)
+        try socket.commit(first)
+
+        // GC listed while the dead attachment still owned the address...
+        let gc = try BerthRuleset.garbage(keeping: [alive], listedBy: socket)
+        #expect(gc.operations.count == 1)
+        // ...then ADD of a new attachment took the address over.
+        var add = Batch(berth)
+        add.replace(elements: [Element(.ipv4(containerA), "berth0", comment: alive.comment)], in: BerthRuleset.ownV4)
+        try socket.commit(add)
+        #expect(try socket.elements(of: BerthRuleset.ownV4, in: berth).map(\.owner) == [alive])
+        // The stale GC batch is refused as a whole and deletes nothing.
+        let error = try #require(throws: FirewallError.self) { try socket.commit(gc) }
+        #expect(error.errno == ERESTART)
+        #expect(try socket.elements(of: BerthRuleset.ownV4, in: berth).map(\.owner) == [alive])
+        // Built again from a fresh listing, it has nothing to do; the retrying commit shows the way.
+        try socket.commit { () throws(FirewallError) in try BerthRuleset.garbage(keeping: [alive], listedBy: socket) }
+        #expect(try socket.elements(of: BerthRuleset.ownV4, in: berth).map(\.owner) == [alive])
+        let before = try socket.generation()
+        try socket.commit(BerthRuleset.installation())
+        #expect(try socket.generation() != before)
     }
 
     @Test func concurrentCommitsFromTasksAndSockets() async throws {

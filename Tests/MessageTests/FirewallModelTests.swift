@@ -147,6 +147,25 @@ func failingBatch() -> Batch {
         #expect(throws: FirewallError.self) { try long.expressions(family: .inet) }
     }
 
+    @Test func generationGoesIntoTheBatchBegin() throws {
+        var batch = failingBatch()
+        let plain = try batch.compile()
+        batch.generation = 0x0102_0304
+        let guarded = try batch.compile()
+        // NFNL_MSG_BATCH_BEGIN: 16-byte header, nfgenmsg (res_id NFNL_SUBSYS_NFTABLES), then
+        // NFNL_BATCH_GENID as a big-endian u32 attribute.
+        #expect(Array(plain.bytes[0..<4]) == [20, 0, 0, 0])
+        #expect(Array(guarded.bytes[0..<28]) == hex("1c000000 1000 0100 01000000 00000000 00 00 000a 0800 0100 01020304"))
+        #expect(guarded.bytes.count == plain.bytes.count + 8)
+    }
+
+    @Test func replaceDeletesThenCreates() {
+        var batch = Batch(BerthRuleset.table)
+        let element = Element(.ipv4(IPv4Address(10, 0, 0, 1)), "br0", comment: "owner 0123456789abcdef")
+        batch.replace(elements: [element], in: BerthRuleset.ownV4)
+        #expect(batch.operations == [.deleteElements(BerthRuleset.ownV4, [element], .ignore), .addElements(BerthRuleset.ownV4, [element], .create)])
+    }
+
     @Test func singleFieldIntervalsAreStartAndEnd() throws {
         let ranges = SetDefinition.set("ranges", .ipv4Address, flags: .interval)
         let range = Element([.ipv4(IPv4Address(10, 1, 0, 0))], keyEnd: [.ipv4(IPv4Address(10, 1, 255, 255))])
