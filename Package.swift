@@ -41,7 +41,7 @@ let package = Package(
             name: "Netlink", dependencies: ["BerthSupport", "Addressing", "Namespaces", "CBerth", "CMnl"],
             swiftSettings: strict),
         .target(
-            name: "Firewall", dependencies: ["BerthSupport", "Addressing", "CBerth", "CMnl", "CNftnl"],
+            name: "Firewall", dependencies: ["BerthSupport", "Addressing", "Namespaces", "CBerth", "CMnl", "CNftnl"],
             swiftSettings: strict),
 
         // The epoll reactor berth's servers (berth-dns, berth-proxy) run on.

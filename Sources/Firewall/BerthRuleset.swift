@@ -1,0 +1,189 @@
+import Addressing
+import Glibc
+
+/// berth's own table: the chains and rules are fixed; per-container state lives in the sets and
+/// maps, so the cost of an ADD and of a packet does not grow with the number of containers.
+///
+/// Differences from the first draft of the ruleset (see the module's report):
+/// - postrouting: the hairpin masquerade (`ct status dnat ... masquerade`) comes before the
+///   `return` rule of the same key, which would otherwise always win; an IPv6 one is added.
+/// - dnat_ports: IPv4/IPv6 nat statements carry an explicit `meta nfproto` check (the map keys
+///   alone would let IPv6 packets look up IPv4 maps); `ports_ip_v6` mirrors `ports_ip_v4`.
+/// - forward: `allow_v6` is used (it was declared but no rule read it).
+/// - Ports published on 127.0.0.1: DNAT in `output` works only with route_localnet=1 on the
+///   bridge and a masquerade of 127.0.0.0/8 (added here, inert without route_localnet); the
+///   `guard` chain drops packets for 127.0.0.0/8 that arrive on any other link than lo, which
+///   route_localnet would otherwise let through.
+public enum BerthRuleset {
+    public static let table = Table(.inet, "berth")
+
+    /// Every berth bridge (isolation between bridges).
+    public static let bridges = SetDefinition.set("bridges", .ifname)
+    /// "br . br" for every bridge: routed traffic that stays on one bridge.
+    public static let bridgeSelf = SetDefinition.set("bridge_self", .ifname, .ifname)
+    /// Container addresses to masquerade.
+    public static let masqV4 = SetDefinition.set("masq_v4", .ipv4Address)
+    public static let masqV6 = SetDefinition.set("masq_v6", .ipv6Address)
+    /// Container address . its bridge.
+    public static let ownV4 = SetDefinition.set("own_v4", .ipv4Address, .ifname)
+    public static let ownV6 = SetDefinition.set("own_v6", .ipv6Address, .ifname)
+    /// Addresses the firewall plugin accepts in forward.
+    public static let allowV4 = SetDefinition.set("allow_v4", .ipv4Address)
+    public static let allowV6 = SetDefinition.set("allow_v6", .ipv6Address)
+    /// Published ports on any host address: proto . port -> container address . port.
+    public static let portsV4 = SetDefinition.map(
+        "ports_v4", key: [.inetProto, .inetService], data: .values([.ipv4Address, .inetService]))
+    /// Published ports restricted to one host address: host address . proto . port -> ...
+    public static let portsIPV4 = SetDefinition.map(
+        "ports_ip_v4", key: [.ipv4Address, .inetProto, .inetService], data: .values([.ipv4Address, .inetService]))
+    public static let portsV6 = SetDefinition.map(
+        "ports_v6", key: [.inetProto, .inetService], data: .values([.ipv6Address, .inetService]))
+    public static let portsIPV6 = SetDefinition.map(
+        "ports_ip_v6", key: [.ipv6Address, .inetProto, .inetService], data: .values([.ipv6Address, .inetService]))
+
+    public static let sets: [SetDefinition] = [
+        bridges, bridgeSelf, masqV4, ownV4, masqV6, ownV6, allowV4, allowV6, portsV4, portsIPV4, portsV6, portsIPV6,
+    ]
+
+    public static let chains: [Chain] = [
+        .base("guard", type: .filter, hook: .prerouting, priority: .raw),
+        .base("prerouting", type: .nat, hook: .prerouting, priority: .dstnat),
+        .base("output", type: .nat, hook: .output, priority: .dstnat),
+        Chain("dnat_ports"),
+        .base("postrouting", type: .nat, hook: .postrouting, priority: .srcnat),
+        .base("forward", type: .filter, hook: .forward, priority: .filter),
+    ]
+
+    static let loopback = IPNetwork("127.0.0.0/8")!
+
+    public static let rules: [Rule] = [
+        Rule(in: "guard", .match(.iifname, notEqual: "lo"), .match(.ipDaddr, in: loopback), .drop),
+
+        Rule(in: "prerouting", .fibDaddrLocal, .jump("dnat_ports")),
+        Rule(in: "output", .fibDaddrLocal, .jump("dnat_ports")),
+
+        Rule(in: "dnat_ports", .dnat(.ipv4, to: .map("ports_ip_v4", key: [.ipDaddr, .l4proto, .thDport], withPort: true))),
+        Rule(in: "dnat_ports", .dnat(.ipv4, to: .map("ports_v4", key: [.l4proto, .thDport], withPort: true))),
+        Rule(in: "dnat_ports", .dnat(.ipv6, to: .map("ports_ip_v6", key: [.ip6Daddr, .l4proto, .thDport], withPort: true))),
+        Rule(in: "dnat_ports", .dnat(.ipv6, to: .map("ports_v6", key: [.l4proto, .thDport], withPort: true))),
+
+        // Hairpin: a container reaching a published port of its own bridge must see the reply
+        // come back through the host, so the source is masqueraded to the bridge address.
+        Rule(in: "postrouting", .ctStatus(.dnat), .lookup(concat: [.ipSaddr, .oifname], set: "own_v4"), .masquerade),
+        Rule(in: "postrouting", .ctStatus(.dnat), .lookup(concat: [.ip6Saddr, .oifname], set: "own_v6"), .masquerade),
+        // Published ports reached from the host as 127.0.0.1 (needs route_localnet on the bridge).
+        Rule(in: "postrouting", .ctStatus(.dnat), .match(.ipSaddr, in: loopback), .masquerade),
+        Rule(in: "postrouting", .lookup(concat: [.ipSaddr, .oifname], set: "own_v4"), .return),
+        Rule(in: "postrouting", .lookup(.ipSaddr, set: "masq_v4"), .masquerade),
+        Rule(in: "postrouting", .lookup(concat: [.ip6Saddr, .oifname], set: "own_v6"), .return),
+        Rule(in: "postrouting", .lookup(.ip6Saddr, set: "masq_v6"), .masquerade),
+
+        Rule(in: "forward", .ctState([.established, .related]), .accept),
+        Rule(in: "forward", .ctStatus(.dnat), .accept),
+        Rule(in: "forward", .lookup(concat: [.iifname, .oifname], set: "bridge_self"), .accept),
+        Rule(in: "forward", .lookup(.iifname, set: "bridges"), .lookup(.oifname, set: "bridges"), .drop),
+        Rule(in: "forward", .lookup(.ipDaddr, set: "allow_v4"), .accept),
+        Rule(in: "forward", .lookup(.ipSaddr, set: "allow_v4"), .accept),
+        Rule(in: "forward", .lookup(.ip6Daddr, set: "allow_v6"), .accept),
+        Rule(in: "forward", .lookup(.ip6Saddr, set: "allow_v6"), .accept),
+    ]
+
+    /// Adds to `batch` what makes the table exist and current: table, sets and chains are
+    /// added idempotently (set elements survive), each chain is flushed and its rules added
+    /// again. All in the caller's batch, so plugins can add their elements in the same commit.
+    public static func install(into batch: inout Batch) {
+        precondition(batch.table == table, "berth's ruleset goes into table \(table)")
+        batch.addTable()
+        for set in sets { batch.add(set) }
+        for chain in chains { batch.add(chain) }
+        for chain in chains { batch.flush(chain: chain.name) }
+        for rule in rules { batch.add(rule) }
+    }
+
+    /// A batch that installs (or refreshes) the table.
+    public static func installation() -> Batch {
+        var batch = Batch(table)
+        install(into: &batch)
+        return batch
+    }
+}
+
+/// Who owns a set element: a short hash of network, container and interface, stored as the
+/// element's comment, so that DEL removes exactly its own elements and GC finds elements no
+/// valid attachment owns.
+public struct Owner: Hashable, Sendable, CustomStringConvertible {
+    /// 16 hex digits.
+    public let tag: String
+
+    public init(network: String, container: String, ifname: String) {
+        // FNV-1a, 64 bits, over the three fields separated by NUL.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array(network.utf8) + [0] + Array(container.utf8) + [0] + Array(ifname.utf8) {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        tag = String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The owner named by an element comment, if it is one.
+    public init?(comment: String?) {
+        guard let comment, comment.hasPrefix(Self.prefix) else { return nil }
+        let tag = comment.dropFirst(Self.prefix.count)
+        guard tag.count == 16, tag.allSatisfy(\.isHexDigit) else { return nil }
+        self.tag = String(tag)
+    }
+
+    private static let prefix = "owner "
+    /// The element comment: "owner 1f2e3d4c5b6a7988".
+    public var comment: String { Self.prefix + tag }
+    public var description: String { comment }
+}
+
+extension Element {
+    public var owner: Owner? { Owner(comment: comment) }
+}
+
+extension Array where Element == Firewall.Element {
+    /// The elements `owner` owns (for DEL).
+    public func owned(by owner: Owner) -> [Firewall.Element] { filter { $0.owner == owner } }
+
+    /// The elements with an owner that is not among `valid` (for GC). Elements without an
+    /// owner tag (a bridge's entries, say) are not attachments' and are kept.
+    public func orphaned(keeping valid: Set<Owner>) -> [Firewall.Element] {
+        filter { element in element.owner.map { !valid.contains($0) } ?? false }
+    }
+}
+
+extension BerthRuleset {
+    /// DEL: a batch that removes every element `owner` owns from berth's sets. Elements already
+    /// gone, and a table that does not exist, are not errors. The batch carries the generation
+    /// it was listed at: if the commit fails with ERESTART, the ruleset changed; build it again.
+    /// (A DEL that knows its keys can delete them with `ifAbsent: .ignore` without listing.)
+    public static func removal(of owner: Owner, listedBy socket: FirewallSocket) throws(FirewallError) -> Batch {
+        try cleanup(listedBy: socket) { $0.owned(by: owner) }
+    }
+
+    /// GC: a batch that removes the elements whose owner is not among `valid` (same
+    /// generation rule as `removal`).
+    public static func garbage(keeping valid: Set<Owner>, listedBy socket: FirewallSocket) throws(FirewallError) -> Batch {
+        try cleanup(listedBy: socket) { $0.orphaned(keeping: valid) }
+    }
+
+    private static func cleanup(
+        listedBy socket: FirewallSocket, _ select: ([Element]) -> [Element]
+    ) throws(FirewallError) -> Batch {
+        var batch = Batch(table)
+        batch.generation = try socket.generation()
+        guard try socket.tableExists(table) else { return batch }
+        for set in sets {
+            let elements: [Element]
+            do throws(FirewallError) {
+                elements = try socket.elements(of: set, in: table)
+            } catch where error.errno == ENOENT {
+                continue
+            }
+            batch.delete(elements: select(elements), from: set, ifAbsent: .ignore)
+        }
+        return batch
+    }
+}
