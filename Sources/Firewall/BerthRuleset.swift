@@ -108,35 +108,47 @@ public enum BerthRuleset {
     }
 }
 
-/// Who owns a set element: a short hash of network, container and interface, stored as the
-/// element's comment, so that DEL removes exactly its own elements and GC finds elements no
-/// valid attachment owns.
+/// Who owns a set element: a short hash of network, container and interface, and a shorter
+/// one of the network alone, stored as the element's comment ("owner 1f2e3d4c5b6a7988 net
+/// 9a8b7c6d"), so that DEL removes exactly its own elements and GC of one network finds the
+/// elements of that network that no valid attachment owns.
 public struct Owner: Hashable, Sendable, CustomStringConvertible {
-    /// 16 hex digits.
+    /// 16 hex digits: the attachment.
     public let tag: String
+    /// 8 hex digits: the network.
+    public let network: String
 
     public init(network: String, container: String, ifname: String) {
-        // FNV-1a, 64 bits, over the three fields separated by NUL.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in Array(network.utf8) + [0] + Array(container.utf8) + [0] + Array(ifname.utf8) {
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        tag = String(repeating: "0", count: 16 - hex.count) + hex
+        tag = Self.hex(fnv1a(Array(network.utf8) + [0] + Array(container.utf8) + [0] + Array(ifname.utf8)), digits: 16)
+        self.network = Self.networkTag(network)
     }
 
     /// The owner named by an element comment, if it is one.
     public init?(comment: String?) {
-        guard let comment, comment.hasPrefix(Self.prefix) else { return nil }
-        let tag = comment.dropFirst(Self.prefix.count)
-        guard tag.count == 16, tag.allSatisfy(\.isHexDigit) else { return nil }
-        self.tag = String(tag)
+        guard let parts = comment?.split(separator: " "), parts.count == 4, parts[0] == "owner", parts[2] == "net",
+            parts[1].count == 16, parts[3].count == 8, (parts[1] + parts[3]).allSatisfy(\.isHexDigit)
+        else { return nil }
+        tag = String(parts[1])
+        network = String(parts[3])
     }
 
-    private static let prefix = "owner "
-    /// The element comment: "owner 1f2e3d4c5b6a7988".
-    public var comment: String { Self.prefix + tag }
+    /// The tag of a network's name, as owners carry it.
+    public static func networkTag(_ network: String) -> String { hex(fnv1a(Array(network.utf8)) >> 32, digits: 8) }
+
+    public var comment: String { "owner \(tag) net \(network)" }
     public var description: String { comment }
+
+    private static func hex(_ value: UInt64, digits: Int) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, digits - text.count)) + text
+    }
+}
+
+/// FNV-1a, 64 bits.
+private func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    return hash
 }
 
 extension Element {
@@ -148,9 +160,14 @@ extension Array where Element == Firewall.Element {
     public func owned(by owner: Owner) -> [Firewall.Element] { filter { $0.owner == owner } }
 
     /// The elements with an owner that is not among `valid` (for GC). Elements without an
-    /// owner tag (a bridge's entries, say) are not attachments' and are kept.
-    public func orphaned(keeping valid: Set<Owner>) -> [Firewall.Element] {
-        filter { element in element.owner.map { !valid.contains($0) } ?? false }
+    /// owner tag (a bridge's entries, say) are not attachments' and are kept; with `network`,
+    /// only that network's elements are considered.
+    public func orphaned(keeping valid: Set<Owner>, network: String? = nil) -> [Firewall.Element] {
+        let tag = network.map(Owner.networkTag)
+        return filter { element in
+            guard let owner = element.owner, tag == nil || owner.network == tag else { return false }
+            return !valid.contains(owner)
+        }
     }
 }
 
@@ -165,8 +182,10 @@ extension BerthRuleset {
 
     /// GC: a batch that removes the elements whose owner is not among `valid` (same
     /// generation rule as `removal`).
-    public static func garbage(keeping valid: Set<Owner>, listedBy socket: FirewallSocket) throws(FirewallError) -> Batch {
-        try cleanup(listedBy: socket) { $0.orphaned(keeping: valid) }
+    public static func garbage(
+        keeping valid: Set<Owner>, network: String? = nil, listedBy socket: FirewallSocket
+    ) throws(FirewallError) -> Batch {
+        try cleanup(listedBy: socket) { $0.orphaned(keeping: valid, network: network) }
     }
 
     private static func cleanup(

@@ -116,6 +116,25 @@ public final class FirewallSocket: Sendable {
         return Decode.elements(messages, of: set)
     }
 
+    /// The one element of `set` with this key, or nil: a single lookup, whatever the set's size
+    /// (for DEL and CHECK, which know their keys).
+    public func element(_ key: [Value], of set: SetDefinition, in table: Table) throws(FirewallError) -> Element? {
+        let s = try LibnftnlObjects.setReference(set.name, in: table, id: nil)
+        defer { nftnl_set_free(s) }
+        let encoded = try Concatenation.encode(key, as: set.key)
+        let e = nftnl_set_elem_alloc()!
+        setBytes(encoded) { nftnl_set_elem_set(e, attr(NFTNL_SET_ELEM_KEY), $0, $1) }
+        nftnl_set_elem_add(s, e)
+        do throws(FirewallError) {
+            let messages = try request(NFT_MSG_GETSETELEM.rawValue, table, flags: 0, "get element of set \(set.name)") {
+                nftnl_set_elems_nlmsg_build_payload($0, s)
+            }
+            return Decode.elements(messages, of: set).first
+        } catch where error.errno == ENOENT {
+            return nil
+        }
+    }
+
     /// Sends one get or dump request and returns the replies.
     private func request(
         _ type: UInt32, _ table: Table, flags: UInt16, _ operation: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void

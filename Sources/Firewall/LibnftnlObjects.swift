@@ -48,7 +48,7 @@ enum Userdata {
     }
 }
 
-private func setBytes(_ bytes: [UInt8], _ body: (UnsafeRawPointer, UInt32) -> Void) {
+func setBytes(_ bytes: [UInt8], _ body: (UnsafeRawPointer, UInt32) -> Void) {
     bytes.withUnsafeBytes { body($0.baseAddress!, UInt32($0.count)) }
 }
 

@@ -79,6 +79,49 @@ import Testing
         #expect(seen == "10.50.0.2")
     }
 
+    @Test func bridgesAreIsolatedUnlessConfiguredOtherwise() throws {
+        let world = try BridgeWorld()
+        let a = world.config(name: "net-a", bridge: "br-a", extra: #", "isDefaultGateway": true"#, subnet: "10.62.0.0/24")
+        let b = world.config(name: "net-b", bridge: "br-b", extra: #", "isDefaultGateway": true"#, subnet: "10.63.0.0/24")
+        let c1 = try NetworkNamespace.createAnonymous(), c2 = try NetworkNamespace.createAnonymous()
+        let c3 = try NetworkNamespace.createAnonymous()
+        _ = try world.add(a, container: c1, id: "c1")
+        _ = try world.add(a, container: c3, id: "c3")
+        _ = try world.add(b, container: c2, id: "c2")
+        #expect(try world.ping(from: c1, "10.62.0.3"))  // same bridge
+        #expect(try !world.ping(from: c1, "10.63.0.2"))  // other bridge: dropped
+        #expect(try !world.ping(from: c2, "10.62.0.2"))
+        #expect(try world.ping(from: c1, "10.63.0.1"))  // the host itself is reachable
+
+        // The reference plugins' behaviour: a network with isolate false routes to others.
+        let open = world.config(name: "net-c", bridge: "br-c", extra: #", "isDefaultGateway": true, "isolate": false"#, subnet: "10.64.0.0/24")
+        let c4 = try NetworkNamespace.createAnonymous()
+        _ = try world.add(open, container: c4, id: "c4")
+        #expect(try world.ping(from: c4, "10.62.0.2"))
+    }
+
+    @Test func masqueradeEntriesFollowTheAttachment() throws {
+        let world = try BridgeWorld()
+        let config = world.config()
+        let c1 = try NetworkNamespace.createAnonymous()
+        let (_, text) = try world.add(config, container: c1, id: "c1")
+        let elements = { (set: String) throws -> [String] in
+            let out = try Subprocess.run("/usr/sbin/nft", arguments: ["-j", "list", "set", "inet", "berth", set], environment: [:], netnsFD: world.host.fd)
+            let sets = try JSON.parse(out.stdout)["nftables"]?.arrayValue ?? []
+            return sets.compactMap { $0["set"]?["elem"]?.arrayValue }.flatMap { $0 }.map { $0.compactString }
+        }
+        #expect(try elements("masq_v4").contains { $0.contains("10.50.0.2") })
+        #expect(try elements("own_v4").contains { $0.contains("10.50.0.2") && $0.contains("br-test") })
+        #expect(try elements("bridges").contains { $0.contains("br-test") })
+        // CHECK notices a missing element.
+        _ = try Subprocess.run("/usr/sbin/nft", arguments: ["delete", "element", "inet", "berth", "masq_v4", "{ 10.50.0.2 }"], environment: [:], netnsFD: world.host.fd)
+        let check = try world.call("CHECK", world.with(prevResult: text, config), container: c1, id: "c1")
+        #expect(check.status != 0)
+        #expect(check.json?["msg"]?.stringValue?.contains("masq_v4") == true, "\(check)")
+        #expect(try world.call("DEL", config, container: c1, id: "c1").status == 0)
+        #expect(try elements("own_v4").isEmpty)
+    }
+
     @Test func dualStack() throws {
         let world = try BridgeWorld()
         let ipam = #"{"type": "host-local", "dataDir": "\#(world.data.path)", "ranges": [[{"subnet": "10.51.0.0/24"}], [{"subnet": "fd51::/64"}]]}"#

@@ -1,3 +1,5 @@
+import Firewall
+
 /// Names derived from an attachment (network, container ID, interface), so that DEL and GC
 /// find what ADD made even without the container's namespace or a prevResult.
 struct AttachmentNames {
@@ -8,6 +10,9 @@ struct AttachmentNames {
     /// The host end of the veth: "veth" and 11 hex digits of a hash of the attachment
     /// (15 characters, the kernel's limit).
     var hostVeth: String { "veth" + String(hexHash.prefix(11)) }
+
+    /// The owner tag its nftables elements carry.
+    var owner: Owner { Owner(network: network, container: containerID, ifname: ifName) }
 
     /// Whether `name` has the shape of a host veth name berth makes.
     static func isHostVethName(_ name: String) -> Bool {

@@ -1,6 +1,7 @@
 import Addressing
 import BerthSupport
 public import CNI
+import Firewall
 import Glibc
 import Namespaces
 import Netlink
@@ -67,6 +68,12 @@ public struct BridgePlugin: CNIPlugin {
                     try BridgeLink.assignGateways(result.ips, bridge: bridge, host: host, force: config.forceAddress)
                     try Forwarding.enable(for: result.ips)
                 }
+                let addresses = result.ips.map(\.address.address)
+                let firewall = try FirewallSocket()
+                try BridgeFirewall.attach(config, addresses, owner: names.owner, socket: firewall)
+                undo.push("remove nftables elements") {
+                    try BridgeFirewall.detach(config, addresses, owner: names.owner, socket: firewall)
+                }
             } else {
                 try inside.setUp(index: containerLink.index)
             }
@@ -108,10 +115,16 @@ public struct BridgePlugin: CNIPlugin {
         func attempt(_ what: String, _ body: () throws -> Void) {
             do { try body() } catch { failures.append("\(what): \(error)") }
         }
+        // The attachment's addresses: from prevResult, else from the interface before it goes.
+        var addresses: [IPAddress]? = request.config.prevResult.map { $0.ips.map(\.address.address) }
         attempt("remove \(request.ifName) from the container") {
             guard let sandbox = try Sandbox.openIfPresent(request) else { return }
             let inside = try RouteSocket.open(in: sandbox)
             if let link = try inside.link(named: request.ifName), link.kind == "veth" {
+                if addresses == nil {
+                    addresses = try inside.addresses(index: link.index).map(\.address.address)
+                        .filter { !($0.isIPv6 && IPv6Address(bytes: $0.bytes)!.isLinkLocal) }
+                }
                 try ignoringMissing { try inside.deleteLink(index: link.index) }
             }
         }
@@ -121,6 +134,9 @@ public struct BridgePlugin: CNIPlugin {
         }
         if let ipamType = config.ipamType {
             attempt("release addresses (\(ipamType) DEL)") { try request.delegateDel(type: ipamType) }
+        }
+        attempt("remove nftables elements") {
+            try BridgeFirewall.detach(config, addresses, owner: names.owner, socket: try FirewallSocket())
         }
         guard failures.isEmpty else {
             throw CNIError(.internalError, "bridge: DEL could not remove everything", details: failures.joined(separator: "; "))
@@ -139,6 +155,10 @@ public struct BridgePlugin: CNIPlugin {
         let host = try RouteSocket()
         let inside = try RouteSocket.open(in: sandbox)
         try BridgeCheck(config: config, request: request, prev: prev, host: host, inside: inside).run()
+        if config.ipamType != nil {
+            let names = AttachmentNames(network: config.network, containerID: request.containerID, ifName: request.ifName)
+            try BridgeFirewall.verify(config, prev.ips.map(\.address.address), owner: names.owner, socket: try FirewallSocket())
+        }
     }
 
     // MARK: STATUS and GC
@@ -174,6 +194,12 @@ public struct BridgePlugin: CNIPlugin {
             }
             do { try ignoringMissing { try host.deleteLink(index: link.index) } } catch { failures.append("\(link.name): \(error)") }
         }
+        do {
+            let owners = Set(validAttachments.map {
+                AttachmentNames(network: config.network, containerID: $0.containerID, ifName: $0.ifName).owner
+            })
+            try BridgeFirewall.collect(network: config.network, valid: owners, socket: try FirewallSocket())
+        } catch { failures.append("nftables: \(error)") }
         if let ipamType = config.ipamType { _ = try request.delegate(.gc, type: ipamType) }
         guard failures.isEmpty else {
             throw CNIError(.internalError, "bridge: GC could not remove everything", details: failures.joined(separator: "; "))

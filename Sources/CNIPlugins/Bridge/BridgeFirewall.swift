@@ -1,0 +1,77 @@
+import Addressing
+import CNI
+import Firewall
+
+/// The bridge plugin's part of berth's nftables table: per-network entries for isolation and
+/// per-attachment entries for masquerade, each ADD and DEL one atomic batch. The chains and
+/// rules are fixed (BerthRuleset); only set elements change, so an ADD costs the same at the
+/// first container and the thousandth.
+enum BridgeFirewall {
+    /// This attachment's elements: "address . bridge" (own_v4/own_v6: traffic staying on its
+    /// bridge, and the hairpin rule), and with ipMasq the address in masq_v4/masq_v6.
+    static func elements(_ config: BridgeConfig, _ addresses: [IPAddress], owner: Owner) -> [(SetDefinition, Element)] {
+        var result: [(SetDefinition, Element)] = []
+        for ip in addresses {
+            let own = ip.isIPv4 ? BerthRuleset.ownV4 : BerthRuleset.ownV6
+            result.append((own, Element(Value(ip), .string(config.bridge), comment: owner.comment)))
+            if config.ipMasq {
+                result.append((ip.isIPv4 ? BerthRuleset.masqV4 : BerthRuleset.masqV6, Element(Value(ip), comment: owner.comment)))
+            }
+        }
+        return result
+    }
+
+    /// ADD: refreshes berth's table and adds the network's and this attachment's elements, in
+    /// one batch. An element an earlier, dead attachment left under the same key is taken over.
+    static func attach(_ config: BridgeConfig, _ addresses: [IPAddress], owner: Owner, socket: FirewallSocket) throws {
+        var batch = Batch(BerthRuleset.table)
+        BerthRuleset.install(into: &batch)
+        if config.isolate {
+            batch.add(elements: [Element(.string(config.bridge))], to: BerthRuleset.bridges)
+            batch.add(elements: [Element(.string(config.bridge), .string(config.bridge))], to: BerthRuleset.bridgeSelf)
+        }
+        for (set, element) in elements(config, addresses, owner: owner) {
+            batch.replace(elements: [element], in: set)
+        }
+        try socket.commit(batch)
+    }
+
+    /// DEL: removes exactly this attachment's elements. With the addresses known (prevResult,
+    /// or the container interface), each key is looked up and deleted only if this owner still
+    /// holds it; without them, the sets are listed and searched by owner.
+    static func detach(_ config: BridgeConfig, _ addresses: [IPAddress]?, owner: Owner, socket: FirewallSocket) throws {
+        guard try socket.tableExists(BerthRuleset.table) else { return }
+        guard let addresses else {
+            try socket.commit { () throws(FirewallError) in try BerthRuleset.removal(of: owner, listedBy: socket) }
+            return
+        }
+        var batch = Batch(BerthRuleset.table)
+        for (set, element) in elements(config, addresses, owner: owner) {
+            guard let present = try socket.element(element.key, of: set, in: BerthRuleset.table), present.owner == owner else {
+                continue
+            }
+            batch.delete(elements: [element], from: set, ifAbsent: .ignore)
+        }
+        try socket.commit(batch)
+    }
+
+    /// CHECK: every element ADD made is there and still this attachment's.
+    static func verify(_ config: BridgeConfig, _ addresses: [IPAddress], owner: Owner, socket: FirewallSocket) throws {
+        for (set, element) in elements(config, addresses, owner: owner) {
+            let present = try socket.element(element.key, of: set, in: BerthRuleset.table)
+            guard present?.owner == owner else {
+                throw CNIError(
+                    .internalError, "bridge CHECK: nftables element \(element) of set \(set.name) in table inet berth is missing",
+                    details: present == nil ? "no such element" : "it belongs to \(present?.comment ?? "nobody")")
+            }
+        }
+    }
+
+    /// GC: removes this network's attachment elements that no valid attachment owns.
+    static func collect(network: String, valid: Set<Owner>, socket: FirewallSocket) throws {
+        guard try socket.tableExists(BerthRuleset.table) else { return }
+        try socket.commit { () throws(FirewallError) in
+            try BerthRuleset.garbage(keeping: valid, network: network, listedBy: socket)
+        }
+    }
+}
