@@ -7,7 +7,7 @@ CNI_BIN_DIR ?= /opt/cni/bin
 DESTDIR ?=
 
 # CNI plugins go to CNI_BIN_DIR under their type names; programs go to BIN_DIR.
-PLUGINS := loopback none host-local bridge
+PLUGINS := loopback none host-local bridge firewall tuning
 PROGRAMS :=
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)

@@ -21,6 +21,8 @@ let package = Package(
         .executable(name: "none", targets: ["none"]),
         .executable(name: "host-local", targets: ["host-local"]),
         .executable(name: "bridge", targets: ["bridge"]),
+        .executable(name: "firewall", targets: ["firewall"]),
+        .executable(name: "tuning", targets: ["tuning"]),
         .executable(name: "berth", targets: ["berth"]),
     ],
     targets: [
@@ -61,6 +63,8 @@ let package = Package(
         plugin("none"),
         plugin("host-local"),
         plugin("bridge"),
+        plugin("firewall"),
+        plugin("tuning"),
 
         // Programs.
         .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),
