@@ -7,8 +7,8 @@ CNI_BIN_DIR ?= /opt/cni/bin
 DESTDIR ?=
 
 # CNI plugins go to CNI_BIN_DIR under their type names; programs go to BIN_DIR.
-PLUGINS := loopback none
-PROGRAMS :=
+PLUGINS := loopback none dnsname
+PROGRAMS := berth-dns
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Static Swift runtime: the binaries run on hosts without a Swift toolchain.

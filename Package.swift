@@ -20,6 +20,8 @@ let package = Package(
         .executable(name: "loopback", targets: ["loopback"]),
         .executable(name: "none", targets: ["none"]),
         .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berth-dns", targets: ["berth-dns"]),
+        .executable(name: "dnsname", targets: ["dnsname"]),
     ],
     targets: [
         // C: system libraries and the few wrappers Swift cannot import.
@@ -45,6 +47,10 @@ let package = Package(
         // The epoll reactor berth's servers (berth-dns, berth-proxy) run on.
         .target(name: "Reactor", dependencies: ["BerthSupport", "CBerth"], swiftSettings: strict),
 
+        // The resolver: message codec, zone, cache, forwarding, server (berth-dns and dnsname).
+        .target(
+            name: "DNS", dependencies: ["BerthSupport", "Addressing", "Reactor", "IPAM", "CBerth"], swiftSettings: strict),
+
         // Address management (host-local's allocator and on-disk store).
         .target(name: "IPAM", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
 
@@ -52,24 +58,26 @@ let package = Package(
         .target(name: "CNI", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
         .target(
             name: "CNIPlugins",
-            dependencies: ["CNI", "Netlink", "Namespaces", "Firewall", "BerthSupport", "Addressing", "JSON"],
+            dependencies: ["CNI", "Netlink", "Namespaces", "Firewall", "BerthSupport", "Addressing", "JSON", "DNS"],
             swiftSettings: strict),
 
         plugin("loopback"),
         plugin("none"),
+        plugin("dnsname"),
 
         // Programs.
         .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),
+        .executableTarget(name: "berth-dns", dependencies: ["DNS", "BerthSupport"], swiftSettings: strict),
 
         .testTarget(
-            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor"],
+            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor", "DNS"],
             swiftSettings: strict),
         .testTarget(
             name: "MessageTests", dependencies: ["Netlink", "Firewall", "Addressing", "BerthSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing"],
+            dependencies: ["Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing", "DNS"],
             swiftSettings: strict),
     ]
 )
