@@ -11,6 +11,15 @@ public struct ResponseCache {
         var upstreams: Int
         var edns: Bool
         var dnssecOK: Bool
+
+        public init(name: [UInt8], type: UInt16, rclass: UInt16, upstreams: Int, edns: Bool, dnssecOK: Bool) {
+            self.name = name
+            self.type = type
+            self.rclass = rclass
+            self.upstreams = upstreams
+            self.edns = edns
+            self.dnssecOK = dnssecOK
+        }
     }
 
     struct Entry {

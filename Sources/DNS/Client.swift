@@ -1,5 +1,6 @@
 public import Addressing
 import BerthSupport
+import CBerth
 import Glibc
 
 /// A minimal stub resolver: one question to one server over UDP (or TCP), waiting at most
@@ -11,21 +12,29 @@ public enum DNSClient {
 
     /// Sends `query` and returns the first response whose ID matches.
     public static func exchange(
-        _ query: DNSMessage, server: IPAddress, port: UInt16 = 53, timeout: Duration = .seconds(2), tcp: Bool = false
+        _ query: DNSMessage, server: IPAddress, port: UInt16 = 53, source: IPAddress? = nil, timeout: Duration = .seconds(2),
+        tcp: Bool = false
     ) throws -> DNSMessage {
         let bytes = query.encoded()
-        let response = try exchange(bytes, server: server, port: port, timeout: timeout, tcp: tcp)
+        let response = try exchange(bytes, server: server, port: port, source: source, timeout: timeout, tcp: tcp)
         return try DNSMessage(parsing: response)
     }
 
     /// Raw bytes in, raw bytes out (the response's ID must match the query's).
     public static func exchange(
-        _ bytes: [UInt8], server: IPAddress, port: UInt16 = 53, timeout: Duration = .seconds(2), tcp: Bool = false
+        _ bytes: [UInt8], server: IPAddress, port: UInt16 = 53, source: IPAddress? = nil, timeout: Duration = .seconds(2),
+        tcp: Bool = false
     ) throws -> [UInt8] {
         let address = SocketAddress(server, port: port)
         let fd = try Sockets.make(family: address.family, type: Int32(tcp ? SOCK_STREAM.rawValue : SOCK_DGRAM.rawValue))
         defer { close(fd) }
         let deadline = monotonicNanoseconds() + timeout.nanoseconds
+        if let source {
+            // Ask as that address (a container's, in tests).
+            Sockets.setOption(fd, Int32(IPPROTO_IP), berth_ip_freebind(), 1)
+            let rc = SocketAddress(source, port: 0).withSockaddr { bind(fd, $0, $1) }
+            if rc != 0 { throw SystemError.current("bind", object: source.description) }
+        }
         let rc = address.withSockaddr { connect(fd, $0, $1) }
         if rc != 0 && errno != EINPROGRESS { throw SystemError.current("connect", object: address.description) }
         if tcp {

@@ -1,7 +1,7 @@
 public import Addressing
 
 /// What the fast path learned about a query it could not answer itself.
-public struct ForwardRequest: Sendable {
+public struct ForwardRequest: Equatable, Sendable {
     /// The question's name, lower-cased wire form.
     public var key: [UInt8]
     public var type: UInt16
