@@ -31,7 +31,9 @@ final class DNSLab: @unchecked Sendable {
             waitpid(pid, &status, 0)
         }
         // A daemonized server (started by dnsname) is not our child: kill it by its pid file.
-        if let pid = ConfigDirectory.readPID(directory), isBerthDNS(pid) { kill(pid, SIGKILL) }
+        for dir in [directory, "\(directory)/dns"] {
+            if let pid = ConfigDirectory.readPID(dir), isBerthDNS(pid) { kill(pid, SIGKILL) }
+        }
         _ = try? Subprocess.run("/bin/rm", arguments: ["-rf", directory], environment: [:])
     }
 
