@@ -1,5 +1,6 @@
 import Addressing
 import BerthSupport
+import CBerth
 import Glibc
 import Reactor
 
