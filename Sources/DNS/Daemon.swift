@@ -9,7 +9,7 @@ public enum Daemon {
     static let readyLine = "berth-dns ready"
 
     /// Returns the exit status for the parent: 0 once the server is ready.
-    public static func start(arguments: [String], logFile: String?) -> Int32 {
+    public static func start(arguments: [String]) -> Int32 {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         let executable = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
@@ -18,16 +18,14 @@ public enum Daemon {
             writeAll(fd: STDERR_FILENO, Array("berth-dns: pipe: \(errnoDescription(errno))\n".utf8))
             return 1
         }
+        // The server logs to its log file itself; its stderr goes nowhere, so it never holds the
+        // caller's stderr open (a runtime reading a plugin's stderr would wait for it forever).
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-        let errors = logFile.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640) } ?? null
-        defer {
-            close(null)
-            if errors != null { close(errors) }
-        }
+        defer { close(null) }
         do {
             _ = try Subprocess.spawn(
                 executable, arguments: arguments, environment: processEnvironment(), stdin: null, stdout: fds[1],
-                stderr: errors >= 0 ? errors : null, newSession: true)
+                stderr: null, newSession: true)
         } catch {
             close(fds[0])
             close(fds[1])

@@ -123,7 +123,7 @@ public final class DNSServer {
         let (networks, errors) = try ConfigDirectory.load(options.configDirectory)
         for error in errors { Log.warning("configuration: \(error)") }
         zone = Zone(networks: networks, searchDomain: options.searchDomain)
-        if zone.isEmpty && options.exitWhenEmpty { return false }
+        if !zone.hasContainers && options.exitWhenEmpty { return false }
         syncListeners()
         try Files.writeAtomically(
             "\(options.configDirectory)/\(ConfigDirectory.pidFileName)", Array("\(getpid())".utf8), durable: false)
@@ -132,7 +132,7 @@ public final class DNSServer {
         return true
     }
 
-    /// Runs until the last network is gone or a SIGTERM/SIGINT.
+    /// Runs until no network has a container left, or a SIGTERM/SIGINT.
     public func run() throws {
         try loop.run()
     }
@@ -155,6 +155,9 @@ public final class DNSServer {
         let loaded: (networks: [NetworkFile], errors: [DNSConfigError])
         do {
             loaded = try ConfigDirectory.load(options.configDirectory)
+        } catch let error as SystemError where error.errno == ENOENT {
+            // The directory itself was removed (netavark does when its last network goes).
+            loaded = ([], [])
         } catch {
             Log.error("reload (\(reason)): \(error)")
             return
@@ -165,7 +168,7 @@ public final class DNSServer {
             if let previous = zone.networks.first(where: { $0.fileName == error.file }) { networks.append(previous) }
         }
         let next = Zone(networks: networks, searchDomain: options.searchDomain)
-        if next.isEmpty && options.exitWhenEmpty {
+        if !next.hasContainers && options.exitWhenEmpty {
             exitIfStillEmpty()
             if stopped { return }
             // A writer added a network while we waited for the lock: load again.
@@ -182,13 +185,19 @@ public final class DNSServer {
     /// a writer either sees this server still running and its network served, or sees no
     /// server and starts a new one.
     private func exitIfStillEmpty() {
-        guard let lock = try? FileLock(path: "\(options.configDirectory)/\(ConfigDirectory.lockFileName)") else {
+        // Only dnsname takes the lock; in a directory netavark writes there is none to share
+        // (and a stray file there would upset aardvark-dns if it ran again).
+        let lockPath = "\(options.configDirectory)/\(ConfigDirectory.lockFileName)"
+        guard Files.exists(lockPath), let lock = try? FileLock(path: lockPath) else {
+            Log.info("no container left: exiting")
             shutdown()
             return
         }
-        if let (networks, _) = try? ConfigDirectory.load(options.configDirectory), !networks.isEmpty { return }
+        if let (networks, _) = try? ConfigDirectory.load(options.configDirectory), networks.contains(where: { !$0.containers.isEmpty }) {
+            return
+        }
         exitLock = lock
-        Log.info("no network left: exiting")
+        Log.info("no container left: exiting")
         shutdown()
     }
 
@@ -225,7 +234,7 @@ public final class DNSServer {
             return
         }
         let changes = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE)
-        configWatch = inotify_add_watch(inotify, options.configDirectory, changes)
+        configWatch = inotify_add_watch(inotify, options.configDirectory, changes | UInt32(IN_DELETE_SELF | IN_MOVE_SELF))
         resolvWatch = inotify_add_watch(inotify, Files.parent(of: options.resolvConf), changes)
         try? loop.register(inotify, for: .readable) { [unowned self] _ in self.readNotifications() }
     }
@@ -239,9 +248,13 @@ public final class DNSServer {
             if n <= 0 { break }
             var offset = 0
             while offset + 16 <= n {
-                let (wd, length) = buffer.withUnsafeBytes { raw in
-                    (raw.load(fromByteOffset: offset, as: Int32.self), Int(raw.load(fromByteOffset: offset + 12, as: UInt32.self)))
+                let (wd, mask, length) = buffer.withUnsafeBytes { raw in
+                    (
+                        raw.load(fromByteOffset: offset, as: Int32.self), raw.load(fromByteOffset: offset + 4, as: UInt32.self),
+                        Int(raw.load(fromByteOffset: offset + 12, as: UInt32.self))
+                    )
                 }
+                if wd == configWatch && mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 { configChanged = true }
                 let nameBytes = buffer[(offset + 16)..<min(offset + 16 + length, n)].prefix(while: { $0 != 0 })
                 let name = String(decoding: nameBytes, as: UTF8.self)
                 if wd == configWatch && ConfigDirectory.isNetworkFile(name) { configChanged = true }
@@ -471,6 +484,8 @@ public final class DNSServer {
             guard let self else { return }
             let limit = monotonicNanoseconds() - min(self.options.tcpIdleTimeout.nanoseconds, monotonicNanoseconds())
             for (_, connection) in self.connections where connection.lastActive < limit { self.closeStream(connection) }
+            // Belt and braces for inotify: a removed configuration directory ends the server.
+            if !Files.isDirectory(self.options.configDirectory) { self.reload(reason: "configuration directory removed") }
             self.scheduleSweep()
         }
     }

@@ -136,6 +136,8 @@ public final class Zone {
     }
 
     public var isEmpty: Bool { networks.isEmpty }
+    /// Whether any network has a container: without one, nobody needs the server.
+    public var hasContainers: Bool { networks.contains { !$0.containers.isEmpty } }
     public var listenAddresses: Set<IPAddress> { Set(listeners.keys) }
 
     private func buildView(_ networks: [NetworkFile], searchDomain: String?) -> View {

@@ -21,7 +21,7 @@ Log.configure(program: "berth-dns", level: environmentLevel ?? command.logLevel,
 if !command.foreground {
     // Like aardvark-dns: the command returns once the server listens; the server itself runs
     // on in its own session.
-    exit(Daemon.start(arguments: arguments + ["--foreground"], logFile: command.logFile))
+    exit(Daemon.start(arguments: arguments + ["--foreground"]))
 }
 
 signal(SIGPIPE, SIG_IGN)

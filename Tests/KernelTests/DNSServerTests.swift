@@ -266,9 +266,20 @@ import Testing
         usleep(100_000)
         #expect(lab.waitExit(pid, seconds: 0.2) == nil)  // B is still there
         #expect(addresses(try lab.ask("api", server: "10.90.0.1")) == ["10.90.0.5"])
-        try lab.remove("netb")
+        // A network whose containers are all gone (netavark leaves the gateway line) counts as gone.
+        var empty = Self.networkB
+        empty.containers = []
+        try lab.write(empty)
         #expect(lab.waitExit(pid, seconds: 3) == 0)
         #expect(!Files.exists("\(lab.directory)/\(ConfigDirectory.pidFileName)"))
+    }
+
+    /// netavark removes the whole directory with its last network.
+    @Test func exitsWhenTheDirectoryIsRemoved() throws {
+        let lab = try lab(upstream: false)
+        let pid = try #require(ConfigDirectory.readPID(lab.directory))
+        _ = try Subprocess.run("/bin/rm", arguments: ["-rf", lab.directory], environment: [:])
+        #expect(lab.waitExit(pid, seconds: 3) == 0)
     }
 
     @Test func daemonModeReturnsWhenReady() throws {
