@@ -8,10 +8,8 @@
 
 #define BATCH_MAX 64
 
-int berth_receive_batch(int fd, struct berth_datagram *d, unsigned count) {
-    struct mmsghdr messages[BATCH_MAX];
-    struct iovec vectors[BATCH_MAX];
-    if (count > BATCH_MAX) count = BATCH_MAX;
+// One mmsghdr per datagram, pointing at its buffer and peer address.
+static void describe(struct mmsghdr *messages, struct iovec *vectors, struct berth_datagram *d, unsigned count, int receiving) {
     memset(messages, 0, sizeof(struct mmsghdr) * count);
     for (unsigned i = 0; i < count; i++) {
         vectors[i].iov_base = d[i].buffer;
@@ -19,8 +17,15 @@ int berth_receive_batch(int fd, struct berth_datagram *d, unsigned count) {
         messages[i].msg_hdr.msg_iov = &vectors[i];
         messages[i].msg_hdr.msg_iovlen = 1;
         messages[i].msg_hdr.msg_name = &d[i].peer;
-        messages[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+        messages[i].msg_hdr.msg_namelen = receiving ? sizeof(struct sockaddr_storage) : d[i].peer_length;
     }
+}
+
+int berth_receive_batch(int fd, struct berth_datagram *d, unsigned count) {
+    struct mmsghdr messages[BATCH_MAX];
+    struct iovec vectors[BATCH_MAX];
+    if (count > BATCH_MAX) count = BATCH_MAX;
+    describe(messages, vectors, d, count, 1);
     int n;
     do {
         n = recvmmsg(fd, messages, count, MSG_DONTWAIT, NULL);
@@ -38,15 +43,7 @@ int berth_send_batch(int fd, struct berth_datagram *d, unsigned count) {
     struct mmsghdr messages[BATCH_MAX];
     struct iovec vectors[BATCH_MAX];
     if (count > BATCH_MAX) count = BATCH_MAX;
-    memset(messages, 0, sizeof(struct mmsghdr) * count);
-    for (unsigned i = 0; i < count; i++) {
-        vectors[i].iov_base = d[i].buffer;
-        vectors[i].iov_len = d[i].capacity;
-        messages[i].msg_hdr.msg_iov = &vectors[i];
-        messages[i].msg_hdr.msg_iovlen = 1;
-        messages[i].msg_hdr.msg_name = &d[i].peer;
-        messages[i].msg_hdr.msg_namelen = d[i].peer_length;
-    }
+    describe(messages, vectors, d, count, 0);
     unsigned sent = 0;
     while (sent < count) {
         int n = sendmmsg(fd, messages + sent, count - sent, MSG_DONTWAIT);

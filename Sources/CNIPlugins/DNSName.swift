@@ -229,9 +229,7 @@ public struct DNSNamePlugin: CNIPlugin {
 
     private func findServer(_ settings: Settings, _ request: PluginRequest) -> String? {
         if let path = settings.server { return access(path, X_OK) == 0 ? path : nil }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let own = n > 0 ? Files.parent(of: String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)) : ""
+        let own = Files.currentExecutable().map { Files.parent(of: $0) } ?? ""
         return Subprocess.find("berth-dns", in: [own] + request.path + ["/usr/local/bin", "/usr/bin", "/usr/libexec/berth"])
     }
 

@@ -10,9 +10,7 @@ public enum Daemon {
 
     /// Returns the exit status for the parent: 0 once the server is ready.
     public static func start(arguments: [String]) -> Int32 {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let executable = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+        let executable = Files.currentExecutable() ?? CommandLine.arguments[0]
         var fds: [Int32] = [0, 0]
         guard berth_pipe_cloexec(&fds) == 0 else {
             writeAll(fd: STDERR_FILENO, Array("berth-dns: pipe: \(errnoDescription(errno))\n".utf8))
