@@ -7,8 +7,8 @@ CNI_BIN_DIR ?= /opt/cni/bin
 DESTDIR ?=
 
 # CNI plugins go to CNI_BIN_DIR under their type names; programs go to BIN_DIR.
-PLUGINS := loopback none host-local bridge firewall tuning
-PROGRAMS :=
+PLUGINS := loopback none host-local bridge firewall tuning dnsname
+PROGRAMS := berth-dns
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Static Swift runtime: the binaries run on hosts without a Swift toolchain.

@@ -24,6 +24,8 @@ let package = Package(
         .executable(name: "firewall", targets: ["firewall"]),
         .executable(name: "tuning", targets: ["tuning"]),
         .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berth-dns", targets: ["berth-dns"]),
+        .executable(name: "dnsname", targets: ["dnsname"]),
     ],
     targets: [
         // C: system libraries and the few wrappers Swift cannot import.
@@ -49,6 +51,10 @@ let package = Package(
         // The epoll reactor berth's servers (berth-dns, berth-proxy) run on.
         .target(name: "Reactor", dependencies: ["BerthSupport", "CBerth"], swiftSettings: strict),
 
+        // The resolver: message codec, zone, cache, forwarding, server (berth-dns and dnsname).
+        .target(
+            name: "DNS", dependencies: ["BerthSupport", "Addressing", "Reactor", "IPAM", "CBerth"], swiftSettings: strict),
+
         // Address management (host-local's allocator and on-disk store).
         .target(name: "IPAM", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
 
@@ -56,7 +62,7 @@ let package = Package(
         .target(name: "CNI", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
         .target(
             name: "CNIPlugins",
-            dependencies: ["CNI", "Netlink", "Namespaces", "Firewall", "IPAM", "BerthSupport", "Addressing", "JSON"],
+            dependencies: ["CNI", "Netlink", "Namespaces", "Firewall", "IPAM", "BerthSupport", "Addressing", "JSON", "DNS"],
             swiftSettings: strict),
 
         plugin("loopback"),
@@ -65,20 +71,22 @@ let package = Package(
         plugin("bridge"),
         plugin("firewall"),
         plugin("tuning"),
+        plugin("dnsname"),
 
         // Programs.
         .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),
+        .executableTarget(name: "berth-dns", dependencies: ["DNS", "BerthSupport"], swiftSettings: strict),
 
         .target(name: "TestSupport", dependencies: ["BerthSupport", "JSON"], path: "Tests/TestSupport"),
         .testTarget(
-            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor", "TestSupport"],
+            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor", "DNS", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "MessageTests", dependencies: ["Netlink", "Firewall", "Addressing", "BerthSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing", "TestSupport"],
+            dependencies: ["Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing", "DNS", "TestSupport"],
             swiftSettings: strict),
     ]
 )

@@ -1,0 +1,4 @@
+import CNI
+import CNIPlugins
+
+PluginMain.main(DNSNamePlugin())
