@@ -40,7 +40,6 @@ public struct FirewallPlugin: CNIPlugin {
         }
         let owner = Owner(network: config.network, container: request.containerID, ifname: request.ifName)
         var batch = Batch(BerthRuleset.table)
-        BerthRuleset.install(into: &batch)
         for ip in prev.ips.map(\.address.address) {
             batch.replace(elements: [Element(Value(ip), comment: owner.comment)], in: ip.isIPv4 ? BerthRuleset.allowV4 : BerthRuleset.allowV6)
         }
@@ -48,7 +47,7 @@ public struct FirewallPlugin: CNIPlugin {
             batch.add(elements: [Element(.string(bridge))], to: BerthRuleset.bridges)
             batch.add(elements: [Element(.string(bridge), .string(bridge))], to: BerthRuleset.bridgeSelf)
         }
-        try FirewallSocket().commit(batch)
+        try BerthRuleset.commit(batch, on: try FirewallSocket())
         var result = prev
         result.cniVersion = request.version
         return result

@@ -41,6 +41,11 @@ public enum BerthRuleset {
     public static let portsIPV6 = SetDefinition.map(
         "ports_ip_v6", key: [.ipv6Address, .inetProto, .inetService], data: .values([.ipv6Address, .inetService]))
 
+    /// An empty set whose name carries the layout's version: element-only batches flush it (a
+    /// no-op), so the kernel refuses them with ENOENT when the table or this layout is missing.
+    public static let layout = SetDefinition.set("layout_1", .mark)
+
+    /// The sets that hold state (the layout marker is installed alongside them).
     public static let sets: [SetDefinition] = [
         bridges, bridgeSelf, masqV4, ownV4, masqV6, ownV6, allowV4, allowV6, portsV4, portsIPV4, portsV6, portsIPV6,
     ]
@@ -95,9 +100,28 @@ public enum BerthRuleset {
         precondition(batch.table == table, "berth's ruleset goes into table \(table)")
         batch.addTable()
         for set in sets { batch.add(set) }
+        batch.add(layout)
         for chain in chains { batch.add(chain) }
         for chain in chains { batch.flush(chain: chain.name) }
         for rule in rules { batch.add(rule) }
+    }
+
+    /// Commits a batch of element changes, installing (or refreshing) the table first when it
+    /// is missing or of another layout. The common case sends only the elements: refreshing
+    /// the rules on every call would delete and re-create them, and every deletion makes the
+    /// next close of a netfilter socket wait for an RCU grace period (~10 ms here).
+    public static func commit(_ elements: Batch, on socket: FirewallSocket) throws(FirewallError) {
+        precondition(elements.table == table, "berth's elements go into table \(table)")
+        var fast = Batch(table)
+        fast.flush(set: layout.name)
+        for operation in elements.operations { fast.append(operation) }
+        do throws(FirewallError) {
+            try socket.commit(fast)
+        } catch where error.errno == ENOENT {
+            var full = installation()
+            for operation in elements.operations { full.append(operation) }
+            try socket.commit(full)
+        }
     }
 
     /// A batch that installs (or refreshes) the table.

@@ -66,7 +66,7 @@ let containerB = IPv4Address(10, 88, 0, 3)
         #expect(chain("dnat_ports")?["hook"] == nil)
 
         let sets = objects.filter { $0.kind == "set" || $0.kind == "map" }
-        #expect(Set(sets.compactMap { $0.body["name"]?.stringValue }) == Set(BerthRuleset.sets.map(\.name)))
+        #expect(Set(sets.compactMap { $0.body["name"]?.stringValue }) == Set((BerthRuleset.sets + [BerthRuleset.layout]).map(\.name)))
         let portsIP = try #require(sets.first { $0.body["name"]?.stringValue == "ports_ip_v4" })
         #expect(portsIP.kind == "map")
         #expect(portsIP.body["type"]?.compactString == #"["ipv4_addr","inet_proto","inet_service"]"#)
@@ -107,7 +107,7 @@ let containerB = IPv4Address(10, 88, 0, 3)
         #expect(try socket.tableExists(berth))
         #expect(try !socket.tableExists(Table(.inet, "absent")))
         #expect(try socket.chains(in: berth).map(\.chain) == BerthRuleset.chains)
-        #expect(try Set(socket.sets(in: berth).map(\.definition)) == Set(BerthRuleset.sets))
+        #expect(try Set(socket.sets(in: berth).map(\.definition)) == Set(BerthRuleset.sets + [BerthRuleset.layout]))
         for chain in BerthRuleset.chains {
             let listed = try socket.rules(in: berth, chain: chain.name)
             let expected = try BerthRuleset.rules.filter { $0.chain == chain.name }.map { try $0.expressions(family: .inet) }

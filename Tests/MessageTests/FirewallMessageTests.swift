@@ -45,7 +45,11 @@ let elementListSetID: UInt16 = 4  // NFTA_SET_ELEM_LIST_SET_ID: nft sends its ca
         let mine = innerMessages(compiled)
         // nft sends no flushes (it creates the chains empty) and orders chains before sets.
         func kind(_ m: NetlinkMessage) -> NetlinkMessageKind { NetlinkMessageKind(m.nftType) }
-        let ours = mine.filter { !(kind($0) == .rule && $0.type & 0xff == 8) }  // minus DELRULE (flush)
+        // Minus DELRULE (flush), and the layout marker set, which the captured ruleset predates.
+        let layoutName = Array(BerthRuleset.layout.name.utf8) + [0]
+        let ours = mine.filter {
+            !(kind($0) == .rule && $0.type & 0xff == 8) && !(kind($0) == .set && $0.bytes.windows(ofCount: layoutName.count).contains { Array($0) == layoutName })
+        }
         let theirs = NftCapture.berthRuleset
         for k in [NetlinkMessageKind.table, .chain, .set, .rule] {
             let a = ours.filter { kind($0) == k }
@@ -134,5 +138,13 @@ let elementListSetID: UInt16 = 4  // NFTA_SET_ELEM_LIST_SET_ID: nft sends its ca
         expectSame(
             try elementMessage(BerthRuleset.bridges, [Element("berth0")], mode: .create),
             NftCapture.createBridgeElement, ignoring: [elementListSetID])
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Every run of `count` consecutive bytes.
+    func windows(ofCount count: Int) -> [ArraySlice<UInt8>] {
+        guard count <= self.count else { return [] }
+        return (0...(self.count - count)).map { self[$0..<($0 + count)] }
     }
 }

@@ -215,7 +215,7 @@ func failingBatch() -> Batch {
         let rules = innerMessages(compiled).filter { $0.nftType == 6 }.compactMap(Decode.rule)
         #expect(try rules.map(\.expressions) == BerthRuleset.rules.map { try $0.expressions(family: .inet) })
         let sets = innerMessages(compiled).filter { $0.nftType == 9 }.compactMap(Decode.set)
-        #expect(sets.map(\.definition) == BerthRuleset.sets)
+        #expect(sets.map(\.definition) == BerthRuleset.sets + [BerthRuleset.layout])
     }
 
     @Test func ownerTagsAreStableAndParse() {

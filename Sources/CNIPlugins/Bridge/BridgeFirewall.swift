@@ -21,11 +21,10 @@ enum BridgeFirewall {
         return result
     }
 
-    /// ADD: refreshes berth's table and adds the network's and this attachment's elements, in
-    /// one batch. An element an earlier, dead attachment left under the same key is taken over.
+    /// ADD: adds the network's and this attachment's elements in one batch (installing berth's
+    /// table first if needed). An element a dead attachment left under the same key is taken over.
     static func attach(_ config: BridgeConfig, _ addresses: [IPAddress], owner: Owner, socket: FirewallSocket) throws {
         var batch = Batch(BerthRuleset.table)
-        BerthRuleset.install(into: &batch)
         if config.isolate {
             batch.add(elements: [Element(.string(config.bridge))], to: BerthRuleset.bridges)
             batch.add(elements: [Element(.string(config.bridge), .string(config.bridge))], to: BerthRuleset.bridgeSelf)
@@ -33,7 +32,7 @@ enum BridgeFirewall {
         for (set, element) in elements(config, addresses, owner: owner) {
             batch.replace(elements: [element], in: set)
         }
-        try socket.commit(batch)
+        try BerthRuleset.commit(batch, on: socket)
     }
 
     /// DEL: removes exactly this attachment's elements. With the addresses known (prevResult,

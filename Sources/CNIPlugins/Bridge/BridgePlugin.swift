@@ -115,18 +115,25 @@ public struct BridgePlugin: CNIPlugin {
         func attempt(_ what: String, _ body: () throws -> Void) {
             do { try body() } catch { failures.append("\(what): \(error)") }
         }
+        // Order matters for latency: the nftables deletions go first, so the RCU grace period
+        // they leave pending (closing a netfilter socket waits for it) passes while the kernel
+        // deletes the veth, which waits for one of its own; the socket closes last.
+        let sandbox = try? Sandbox.openIfPresent(request)
+        let inside = try sandbox.map { try RouteSocket.open(in: $0) }
+        let containerLink = try inside?.link(named: request.ifName).flatMap { $0.kind == "veth" ? $0 : nil }
         // The attachment's addresses: from prevResult, else from the interface before it goes.
         var addresses: [IPAddress]? = request.config.prevResult.map { $0.ips.map(\.address.address) }
+        if addresses == nil, let inside, let containerLink {
+            addresses = try inside.addresses(index: containerLink.index).map(\.address.address)
+                .filter { !($0.isIPv6 && IPv6Address(bytes: $0.bytes)!.isLinkLocal) }
+        }
+        let firewall = try? FirewallSocket()
+        attempt("remove nftables elements") {
+            guard let firewall else { throw CNIError(.internalError, "cannot open a netfilter socket") }
+            try BridgeFirewall.detach(config, addresses, owner: names.owner, socket: firewall)
+        }
         attempt("remove \(request.ifName) from the container") {
-            guard let sandbox = try Sandbox.openIfPresent(request) else { return }
-            let inside = try RouteSocket.open(in: sandbox)
-            if let link = try inside.link(named: request.ifName), link.kind == "veth" {
-                if addresses == nil {
-                    addresses = try inside.addresses(index: link.index).map(\.address.address)
-                        .filter { !($0.isIPv6 && IPv6Address(bytes: $0.bytes)!.isLinkLocal) }
-                }
-                try ignoringMissing { try inside.deleteLink(index: link.index) }
-            }
+            if let inside, let containerLink { try ignoringMissing { try inside.deleteLink(index: containerLink.index) } }
         }
         attempt("remove \(names.hostVeth)") {
             let host = try RouteSocket()
@@ -135,9 +142,7 @@ public struct BridgePlugin: CNIPlugin {
         if let ipamType = config.ipamType {
             attempt("release addresses (\(ipamType) DEL)") { try request.delegateDel(type: ipamType) }
         }
-        attempt("remove nftables elements") {
-            try BridgeFirewall.detach(config, addresses, owner: names.owner, socket: try FirewallSocket())
-        }
+        withExtendedLifetime(firewall) {}
         guard failures.isEmpty else {
             throw CNIError(.internalError, "bridge: DEL could not remove everything", details: failures.joined(separator: "; "))
         }
