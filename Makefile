@@ -6,9 +6,9 @@ BIN_DIR ?= $(PREFIX)/bin
 CNI_BIN_DIR ?= /opt/cni/bin
 DESTDIR ?=
 
-# CNI plugins go to CNI_BIN_DIR under their type names; programs go to BIN_DIR.
-PLUGINS := loopback none host-local bridge firewall tuning dnsname
-PROGRAMS := berth-dns
+# The CNI plugins are one executable, berth-cni, installed in CNI_BIN_DIR and hard-linked
+# there under each plugin's type name (`berth-cni --list`); programs go to BIN_DIR.
+PROGRAMS := berth berth-dns
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Static Swift runtime: the binaries run on hosts without a Swift toolchain.
@@ -23,15 +23,17 @@ release:
 	$(SWIFT) build $(RELEASE_FLAGS)
 
 install: release
-	install -d "$(DESTDIR)$(CNI_BIN_DIR)"
-	for p in $(PLUGINS); do install -m 0755 -s "$(RELEASE_DIR)/$$p" "$(DESTDIR)$(CNI_BIN_DIR)/$$p"; done
-ifneq ($(strip $(PROGRAMS)),)
-	install -d "$(DESTDIR)$(BIN_DIR)"
+	install -d "$(DESTDIR)$(CNI_BIN_DIR)" "$(DESTDIR)$(BIN_DIR)"
+	install -m 0755 -s "$(RELEASE_DIR)/berth-cni" "$(DESTDIR)$(CNI_BIN_DIR)/berth-cni"
+	for p in $$("$(RELEASE_DIR)/berth-cni" --list); do \
+	  ln -f "$(DESTDIR)$(CNI_BIN_DIR)/berth-cni" "$(DESTDIR)$(CNI_BIN_DIR)/$$p"; done
 	for p in $(PROGRAMS); do install -m 0755 -s "$(RELEASE_DIR)/$$p" "$(DESTDIR)$(BIN_DIR)/$$p"; done
-endif
 
 uninstall:
-	for p in $(PLUGINS); do rm -f "$(DESTDIR)$(CNI_BIN_DIR)/$$p"; done
+	if [ -x "$(DESTDIR)$(CNI_BIN_DIR)/berth-cni" ]; then \
+	  for p in $$("$(DESTDIR)$(CNI_BIN_DIR)/berth-cni" --list); do \
+	    if [ "$(DESTDIR)$(CNI_BIN_DIR)/$$p" -ef "$(DESTDIR)$(CNI_BIN_DIR)/berth-cni" ]; then rm -f "$(DESTDIR)$(CNI_BIN_DIR)/$$p"; fi; done; \
+	  rm -f "$(DESTDIR)$(CNI_BIN_DIR)/berth-cni"; fi
 	for p in $(PROGRAMS); do rm -f "$(DESTDIR)$(BIN_DIR)/$$p"; done
 
 test:

@@ -7,25 +7,12 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
-/// One thin executable per CNI plugin; everything it does lives in CNIPlugins.
-func plugin(_ name: String) -> Target {
-    .executableTarget(
-        name: name, dependencies: ["CNIPlugins", "CNI"], path: "Plugins/\(name)",
-        swiftSettings: strict)
-}
-
 let package = Package(
     name: "berth",
     products: [
-        .executable(name: "loopback", targets: ["loopback"]),
-        .executable(name: "none", targets: ["none"]),
-        .executable(name: "host-local", targets: ["host-local"]),
-        .executable(name: "bridge", targets: ["bridge"]),
-        .executable(name: "firewall", targets: ["firewall"]),
-        .executable(name: "tuning", targets: ["tuning"]),
+        .executable(name: "berth-cni", targets: ["berth-cni"]),
         .executable(name: "berth", targets: ["berth"]),
         .executable(name: "berth-dns", targets: ["berth-dns"]),
-        .executable(name: "dnsname", targets: ["dnsname"]),
     ],
     targets: [
         // C: system libraries and the few wrappers Swift cannot import.
@@ -65,13 +52,9 @@ let package = Package(
             dependencies: ["CNI", "Netlink", "Namespaces", "Firewall", "IPAM", "BerthSupport", "Addressing", "JSON", "DNS"],
             swiftSettings: strict),
 
-        plugin("loopback"),
-        plugin("none"),
-        plugin("host-local"),
-        plugin("bridge"),
-        plugin("firewall"),
-        plugin("tuning"),
-        plugin("dnsname"),
+
+        // The plugins: one executable, installed under each plugin's name.
+        .executableTarget(name: "berth-cni", dependencies: ["CNIPlugins", "CNI"], path: "Plugins/berth-cni", swiftSettings: strict),
 
         // Programs.
         .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),

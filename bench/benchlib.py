@@ -24,7 +24,14 @@ def release_bin_dir():
     subprocess.run(["swift", "build", *flags], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     out = subprocess.run(["swift", "build", *flags, "--show-bin-path"], cwd=REPO, check=True,
                          capture_output=True, text=True)
-    return out.stdout.strip()
+    bin_dir = out.stdout.strip()
+    # The plugins are one executable linked under each plugin's name, as `make install` does.
+    names = subprocess.run([os.path.join(bin_dir, "berth-cni"), "--list"], check=True, capture_output=True, text=True)
+    for name in names.stdout.split():
+        link = os.path.join(bin_dir, name)
+        if not os.path.lexists(link):
+            os.symlink("berth-cni", link)
+    return bin_dir
 
 
 def _setns(path):

@@ -77,6 +77,14 @@ extension PluginRequest {
         let executable = try PluginExecutable.find(type, in: path)
         var environment = self.environment
         environment["CNI_COMMAND"] = command.rawValue
+        if let plugin = MulticallPlugins.inProcess(type, at: executable) {
+            let input = config ?? stdin
+            let (code, stdout) = PluginMain.execute(plugin, environment: environment, readStdin: { input }, stderr: stderr)
+            guard code == 0 else {
+                throw CNIError(parsing: stdout) ?? CNIError(.internalError, "plugin \(type) failed with no error message")
+            }
+            return stdout
+        }
         return try PluginExecutable.run(executable, environment: environment, stdin: config ?? stdin, stderr: stderr)
     }
 

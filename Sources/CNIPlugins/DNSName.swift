@@ -11,7 +11,7 @@ import Glibc
 ///
 /// berth's keys: `configDir` (berth-dns's configuration directory, /run/berth/dns), `dnsPort`
 /// (53), `upstreams` (the network's own resolvers), `berthDNS` (path of the server).
-public struct DNSNamePlugin: CNIPlugin {
+public struct DNSNamePlugin: CNIPlugin, Sendable {
     public let about = "CNI plugin dnsname (berth): container names through berth-dns"
 
     public init() {}

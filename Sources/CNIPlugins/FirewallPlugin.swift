@@ -9,7 +9,7 @@ import Netlink
 /// ("open", or "same-bridge": only the container's own bridge may reach it). Accepting in one
 /// nftables table cannot override a drop in another (docker's FORWARD policy, firewalld): such
 /// hosts must allow the container subnets there too.
-public struct FirewallPlugin: CNIPlugin {
+public struct FirewallPlugin: CNIPlugin, Sendable {
     public let about = "CNI plugin firewall (berth): forward rules for container addresses in nftables"
 
     public init() {}

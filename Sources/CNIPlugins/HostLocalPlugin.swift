@@ -7,7 +7,7 @@ import IPAM
 /// layout (so allocations survive a switch between it and berth), under a per-network lock.
 /// Beyond the reference: DEL reads only the attachment's own index entry, and GC and STATUS
 /// are implemented.
-public struct HostLocalPlugin: CNIPlugin {
+public struct HostLocalPlugin: CNIPlugin, Sendable {
     public let about = "CNI plugin host-local (berth): IP address management from local ranges"
 
     public init() {}

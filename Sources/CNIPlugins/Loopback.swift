@@ -5,7 +5,7 @@ import Netlink
 /// `loopback` (and `none`, docker's "none" network, which is the same thing): brings `lo` up in
 /// the container's namespace and reports its addresses. Configuration-compatible with the
 /// reference plugin, which takes no options of its own.
-public struct LoopbackPlugin: CNIPlugin {
+public struct LoopbackPlugin: CNIPlugin, Sendable {
     public let about: String
 
     public init(name: String = "loopback") {

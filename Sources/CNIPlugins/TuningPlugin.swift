@@ -9,7 +9,7 @@ import Netlink
 /// `tuning` (chained): sysctls of the container's network namespace and attributes of its
 /// interface (MAC, MTU, promiscuous, all-multicast, transmit queue length), as the reference
 /// plugin configures them. The interface's original attributes are saved and put back on DEL.
-public struct TuningPlugin: CNIPlugin {
+public struct TuningPlugin: CNIPlugin, Sendable {
     public let about = "CNI plugin tuning (berth): sysctls and interface attributes"
 
     public init() {}

@@ -4,16 +4,27 @@ import JSON
 import Namespaces
 import Testing
 
-/// Where the built executables are: BERTH_BIN_DIR, or the build directory holding this test
-/// bundle (SwiftPM puts the plugins next to it).
+/// Where the built executables are: BERTH_BIN_DIR (an installed CNI directory, say), or the
+/// build directory holding this test bundle, where the plugins are linked to berth-cni under
+/// their names as `make install` links them.
 enum Built {
     static let directory: String = {
         if let dir = processEnvironment()["BERTH_BIN_DIR"], !dir.isEmpty { return dir }
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         let exe = String(decoding: buffer[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return Files.parent(of: exe)
+        let dir = Files.parent(of: exe)
+        linkPlugins(in: dir)
+        return dir
     }()
+
+    /// bridge, host-local, ... → berth-cni, for every name `berth-cni --list` prints.
+    private static func linkPlugins(in dir: String) {
+        guard let list = try? Subprocess.run("\(dir)/berth-cni", arguments: ["--list"], environment: [:]), list.status == 0 else { return }
+        for name in String(decoding: list.stdout, as: UTF8.self).split(separator: "\n") {
+            _ = symlink("berth-cni", "\(dir)/\(name)")  // EEXIST when already linked
+        }
+    }
 
     static func path(_ name: String) -> String { "\(directory)/\(name)" }
 }

@@ -10,7 +10,7 @@ import Netlink
 /// CNI_IFNAME inside the container's namespace, addresses from the IPAM plugin, the gateway
 /// address on the bridge, masquerade and isolation between bridges in berth's nftables table.
 /// Drop-in for the reference plugin's configuration (see BridgeConfig).
-public struct BridgePlugin: CNIPlugin {
+public struct BridgePlugin: CNIPlugin, Sendable {
     public let about = "CNI plugin bridge (berth): Linux bridge and veth pairs"
 
     public init() {}

@@ -1,4 +1,0 @@
-import CNI
-import CNIPlugins
-
-PluginMain.main(LoopbackPlugin(name: "loopback"))
