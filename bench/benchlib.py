@@ -29,6 +29,8 @@ def release_bin_dir():
     names = subprocess.run([os.path.join(bin_dir, "berth-cni"), "--list"], check=True, capture_output=True, text=True)
     for name in names.stdout.split():
         link = os.path.join(bin_dir, name)
+        if os.path.lexists(link) and not os.path.islink(link):
+            os.unlink(link)  # a stale per-plugin build
         if not os.path.lexists(link):
             os.symlink("berth-cni", link)
     return bin_dir

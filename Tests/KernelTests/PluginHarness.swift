@@ -22,7 +22,11 @@ enum Built {
     private static func linkPlugins(in dir: String) {
         guard let list = try? Subprocess.run("\(dir)/berth-cni", arguments: ["--list"], environment: [:]), list.status == 0 else { return }
         for name in String(decoding: list.stdout, as: UTF8.self).split(separator: "\n") {
-            _ = symlink("berth-cni", "\(dir)/\(name)")  // EEXIST when already linked
+            let path = "\(dir)/\(name)"
+            var st = stat()
+            // A regular file there is a stale build of a per-plugin executable: replace it.
+            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFLNK { unlink(path) }
+            _ = symlink("berth-cni", path)  // EEXIST when already linked
         }
     }
 
