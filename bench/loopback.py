@@ -38,9 +38,10 @@ b.table(f"loopback, {runs} runs each, medians (driver's own spawn cost, /bin/tru
     ("ADD+DEL net of spawn cost", m["pair-ours"] - 2 * base, m["pair-ref"] - 2 * base),
 ])
 
-plugins = [p for p in ("loopback", "none", "bridge", "host-local", "portmap", "firewall", "tuning", "host",
-                       "container", "dnsname") if os.path.exists(os.path.join(bin_dir, p))]
-size = sum(b.stripped_size(os.path.join(bin_dir, p)) for p in plugins)
-ref_size = os.path.getsize(theirs)
-print(f"\ninstalled size (stripped): berth {len(plugins)} plugins {size / 1e6:.1f} MB "
-      f"({size / len(plugins) / 1e6:.1f} MB each); reference loopback {ref_size / 1e6:.1f} MB")
+# The plugins are one executable installed under each plugin's name (hard links).
+names = os.popen(f"{bin_dir}/berth-cni --list").read().split()
+size = b.stripped_size(os.path.join(bin_dir, "berth-cni"))
+ref_sizes = {n: os.path.getsize(os.path.join(b.REFERENCE_DIR, n)) for n in names if os.path.exists(os.path.join(b.REFERENCE_DIR, n))}
+print(f"\ninstalled size (stripped): berth {len(names)} plugins in one executable, {size / 1e6:.1f} MB; "
+      f"the reference's {len(ref_sizes)} of the same names {sum(ref_sizes.values()) / 1e6:.1f} MB "
+      f"({size / sum(ref_sizes.values()):.2f}x)")
