@@ -230,7 +230,7 @@ import Testing
 
     @Test(arguments: [
         (#", "mtu": 20"#, 7), (#", "vlan": 5000"#, 7), (#", "hairpinMode": true, "promiscMode": true"#, 7),
-        (#", "mtu": "big""#, 7), (#", "vlanTrunk": [{"id": 5}]"#, 2),
+        (#", "mtu": "big""#, 7), (#", "vlanTrunk": [{"id": 5}]"#, 2), (#", "macspoofchk": true"#, 2),
     ])
     func invalidBridgeKeysAreRefused(_ extra: String, _ code: Int64) throws {
         let world = try BridgeWorld()
