@@ -356,3 +356,81 @@ extension String {
         return String(decoding: result, as: UTF8.self)
     }
 }
+
+/// Configurations as the reference plugins' READMEs give them (plus a scratch dataDir).
+@Suite struct ReferenceDocumentationConfigTests {
+    @Test func bridgeReadmeExample() throws {
+        let world = try BridgeWorld()
+        let config = #"""
+            {
+                "cniVersion": "0.3.1",
+                "name": "mynet",
+                "type": "bridge",
+                "bridge": "mynet0",
+                "isDefaultGateway": true,
+                "forceAddress": false,
+                "ipMasq": true,
+                "hairpinMode": true,
+                "ipam": {
+                    "type": "host-local",
+                    "subnet": "10.10.0.0/16",
+                    "dataDir": "\#(world.data.path)"
+                }
+            }
+            """#
+        let c1 = try NetworkNamespace.createAnonymous(), c2 = try NetworkNamespace.createAnonymous()
+        let (r1, text) = try world.add(config, container: c1, id: "c1")
+        _ = try world.add(config, container: c2, id: "c2")
+        #expect(r1.cniVersion == .v0_3_1)
+        #expect(r1.ips.first?.address.description == "10.10.0.2/16")
+        #expect(try world.ping(from: c1, "10.10.0.3"))
+        #expect(try ipJSON(c1, "route", "show", "default").first?["gateway"]?.stringValue == "10.10.0.1")
+        // 0.3.1 has no CHECK; DEL with prevResult as a 0.3.1 runtime sends it.
+        #expect(try world.call("DEL", world.with(prevResult: text, config), container: c1, id: "c1").status == 0)
+    }
+
+    @Test func hostLocalReadmeExampleDualStack() throws {
+        let world = try BridgeWorld()
+        let config = #"""
+            {
+                "cniVersion": "0.3.1",
+                "name": "dualnet",
+                "type": "bridge",
+                "bridge": "dual0",
+                "isGateway": true,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [
+                        [
+                            {
+                                "subnet": "10.1.2.0/24",
+                                "rangeStart": "10.1.2.9",
+                                "rangeEnd": "10.1.2.40"
+                            },
+                            {
+                                "subnet": "10.1.4.0/24"
+                            }
+                        ],
+                        [{
+                            "subnet": "3ffe:ffff:0:01ff::/64",
+                            "rangeStart": "3ffe:ffff:0:01ff::0010",
+                            "rangeEnd": "3ffe:ffff:0:01ff::0020"
+                        }]
+                    ],
+                    "routes": [
+                        { "dst": "0.0.0.0/0" },
+                        { "dst": "192.168.0.0/16", "gw": "10.1.2.1" },
+                        { "dst": "3ffe:ffff:0:01ff::1/64" }
+                    ],
+                    "dataDir": "\#(world.data.path)"
+                }
+            }
+            """#
+        let c1 = try NetworkNamespace.createAnonymous()
+        let (result, _) = try world.add(config, container: c1, id: "c1")
+        #expect(result.ips.map(\.address.description) == ["10.1.2.9/24", "3ffe:ffff:0:1ff::10/64"])
+        let routes = try ipJSON(c1, "route", "show")
+        #expect(routes.contains { $0["dst"]?.stringValue == "192.168.0.0/16" && $0["gateway"]?.stringValue == "10.1.2.1" })
+        #expect(routes.contains { $0["dst"]?.stringValue == "default" && $0["gateway"]?.stringValue == "10.1.2.1" })
+    }
+}
