@@ -15,18 +15,7 @@ public final class FileDescriptor: @unchecked Sendable {
     }
 
     /// Reads until end of file.
-    public func readAll() throws -> [UInt8] {
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { buf in
-                retryingOnInterrupt { read(rawValue, buf.baseAddress, buf.count) }
-            }
-            if n < 0 { throw SystemError.current("read") }
-            if n == 0 { return result }
-            result.append(contentsOf: chunk[0..<n])
-        }
-    }
+    public func readAll() throws -> [UInt8] { try BerthSupport.readAll(fd: rawValue) }
 
     /// Writes every byte (retrying short writes).
     public func writeAll(_ bytes: some Collection<UInt8>) throws {
