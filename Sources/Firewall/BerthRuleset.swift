@@ -12,8 +12,14 @@ import Glibc
 /// - forward: `allow_v6` is used (it was declared but no rule read it).
 /// - Ports published on 127.0.0.1: DNAT in `output` works only with route_localnet=1 on the
 ///   bridge and a masquerade of 127.0.0.0/8 (added here, inert without route_localnet); the
-///   `guard` chain drops packets for 127.0.0.0/8 that arrive on any other link than lo, which
-///   route_localnet would otherwise let through.
+///   `guard` chain drops packets to or from 127.0.0.0/8 that arrive on any other link than lo,
+///   which route_localnet would otherwise let through (the portmap plugin turns it on for the
+///   bridges of published ports; see docs/portmap.md).
+/// - `::1` is never DNATed (`output` returns before `dnat_ports`): IPv6 has no route_localnet,
+///   so a translated packet from ::1 could not leave; connections to [::1]:PORT stay on the host,
+///   for a userland proxy (berth-proxy) to serve.
+/// - `dnat_masq_v4`/`dnat_masq_v6`: container addresses whose published-port connections are
+///   all masqueraded (portmap's `masqAll`).
 public enum BerthRuleset {
     public static let table = Table(.inet, "berth")
 
@@ -41,14 +47,24 @@ public enum BerthRuleset {
     public static let portsIPV6 = SetDefinition.map(
         "ports_ip_v6", key: [.ipv6Address, .inetProto, .inetService], data: .values([.ipv6Address, .inetService]))
 
+    /// Container addresses whose published-port (DNATed) connections are always masqueraded.
+    public static let dnatMasqV4 = SetDefinition.set("dnat_masq_v4", .ipv4Address)
+    public static let dnatMasqV6 = SetDefinition.set("dnat_masq_v6", .ipv6Address)
+
     /// An empty set whose name carries the layout's version: element-only batches flush it (a
     /// no-op), so the kernel refuses them with ENOENT when the table or this layout is missing.
-    public static let layout = SetDefinition.set("layout_1", .mark)
+    public static let layout = SetDefinition.set("layout_2", .mark)
+    /// Markers of earlier layouts, removed when the table is refreshed.
+    static let earlierLayouts = ["layout_1"]
 
     /// The sets that hold state (the layout marker is installed alongside them).
     public static let sets: [SetDefinition] = [
         bridges, bridgeSelf, masqV4, ownV4, masqV6, ownV6, allowV4, allowV6, portsV4, portsIPV4, portsV6, portsIPV6,
+        dnatMasqV4, dnatMasqV6,
     ]
+
+    /// The sets the portmap plugin owns elements in.
+    public static let portSets: [SetDefinition] = [portsV4, portsIPV4, portsV6, portsIPV6, dnatMasqV4, dnatMasqV6]
 
     public static let chains: [Chain] = [
         .base("guard", type: .filter, hook: .prerouting, priority: .raw),
@@ -60,11 +76,14 @@ public enum BerthRuleset {
     ]
 
     static let loopback = IPNetwork("127.0.0.0/8")!
+    static let loopbackV6 = IPv6Address("::1")!
 
     public static let rules: [Rule] = [
         Rule(in: "guard", .match(.iifname, notEqual: "lo"), .match(.ipDaddr, in: loopback), .drop),
+        Rule(in: "guard", .match(.iifname, notEqual: "lo"), .match(.ipSaddr, in: loopback), .drop),
 
         Rule(in: "prerouting", .fibDaddrLocal, .jump("dnat_ports")),
+        Rule(in: "output", .match(.ip6Daddr, equal: .ipv6(loopbackV6)), .verdict(.return)),
         Rule(in: "output", .fibDaddrLocal, .jump("dnat_ports")),
 
         Rule(in: "dnat_ports", .dnat(.ipv4, to: .map("ports_ip_v4", key: [.ipDaddr, .l4proto, .thDport], withPort: true))),
@@ -76,6 +95,9 @@ public enum BerthRuleset {
         // come back through the host, so the source is masqueraded to the bridge address.
         Rule(in: "postrouting", .ctStatus(.dnat), .lookup(concat: [.ipSaddr, .oifname], set: "own_v4"), .masquerade),
         Rule(in: "postrouting", .ctStatus(.dnat), .lookup(concat: [.ip6Saddr, .oifname], set: "own_v6"), .masquerade),
+        // masqAll: every published-port connection to these containers.
+        Rule(in: "postrouting", .ctStatus(.dnat), .lookup(.ipDaddr, set: "dnat_masq_v4"), .masquerade),
+        Rule(in: "postrouting", .ctStatus(.dnat), .lookup(.ip6Daddr, set: "dnat_masq_v6"), .masquerade),
         // Published ports reached from the host as 127.0.0.1 (needs route_localnet on the bridge).
         Rule(in: "postrouting", .ctStatus(.dnat), .match(.ipSaddr, in: loopback), .masquerade),
         Rule(in: "postrouting", .lookup(concat: [.ipSaddr, .oifname], set: "own_v4"), .return),
@@ -101,6 +123,7 @@ public enum BerthRuleset {
         batch.addTable()
         for set in sets { batch.add(set) }
         batch.add(layout)
+        for name in earlierLayouts { batch.deleteSet(name, ifAbsent: .ignore) }
         for chain in chains { batch.add(chain) }
         for chain in chains { batch.flush(chain: chain.name) }
         for rule in rules { batch.add(rule) }
@@ -109,16 +132,19 @@ public enum BerthRuleset {
     /// Commits a batch of element changes, installing (or refreshing) the table first when it
     /// is missing or of another layout. The common case sends only the elements: refreshing
     /// the rules on every call would delete and re-create them, and every deletion makes the
-    /// next close of a netfilter socket wait for an RCU grace period (~10 ms here).
+    /// next close of a netfilter socket wait for an RCU grace period (~10 ms here). The batch's
+    /// generation, when set, guards both attempts.
     public static func commit(_ elements: Batch, on socket: FirewallSocket) throws(FirewallError) {
         precondition(elements.table == table, "berth's elements go into table \(table)")
         var fast = Batch(table)
+        fast.generation = elements.generation
         fast.flush(set: layout.name)
         for operation in elements.operations { fast.append(operation) }
         do throws(FirewallError) {
             try socket.commit(fast)
         } catch where error.errno == ENOENT {
             var full = installation()
+            full.generation = elements.generation
             for operation in elements.operations { full.append(operation) }
             try socket.commit(full)
         }
@@ -147,9 +173,10 @@ public struct Owner: Hashable, Sendable, CustomStringConvertible {
         self.network = Self.networkTag(network)
     }
 
-    /// The owner named by an element comment, if it is one.
+    /// The owner named by an element comment, if it is one (words after the tags, such as the
+    /// network's name, are allowed).
     public init?(comment: String?) {
-        guard let parts = comment?.split(separator: " "), parts.count == 4, parts[0] == "owner", parts[2] == "net",
+        guard let parts = comment?.split(separator: " "), parts.count >= 4, parts[0] == "owner", parts[2] == "net",
             parts[1].count == 16, parts[3].count == 8, (parts[1] + parts[3]).allSatisfy(\.isHexDigit)
         else { return nil }
         tag = String(parts[1])
@@ -161,6 +188,20 @@ public struct Owner: Hashable, Sendable, CustomStringConvertible {
 
     public var comment: String { "owner \(tag) net \(network)" }
     public var description: String { comment }
+
+    /// The comment with the network's name after the tags ("owner … net … network web"), for
+    /// elements that other attachments may ask for and whose owner an error should name (a
+    /// published port). A name that does not fit a comment, or has spaces, is left out.
+    public func comment(networkName name: String) -> String {
+        let named = "\(comment) network \(name)"
+        return named.utf8.count <= 127 && !name.isEmpty && !name.contains(" ") ? named : comment
+    }
+
+    /// The network name a comment carries after the owner tags, if any.
+    public static func networkName(inComment comment: String?) -> String? {
+        guard let parts = comment?.split(separator: " "), parts.count >= 6, parts[4] == "network" else { return nil }
+        return String(parts[5])
+    }
 
     private static func hex(_ value: UInt64, digits: Int) -> String {
         let text = String(value, radix: 16)
@@ -200,20 +241,24 @@ extension BerthRuleset {
     /// gone, and a table that does not exist, are not errors. The batch carries the generation
     /// it was listed at: if the commit fails with ERESTART, the ruleset changed; build it again.
     /// (A DEL that knows its keys can delete them with `ifAbsent: .ignore` without listing.)
-    public static func removal(of owner: Owner, listedBy socket: FirewallSocket) throws(FirewallError) -> Batch {
-        try cleanup(listedBy: socket) { $0.owned(by: owner) }
+    /// With `among`, only those sets are searched (a plugin's own).
+    public static func removal(
+        of owner: Owner, among sets: [SetDefinition] = sets, listedBy socket: FirewallSocket
+    ) throws(FirewallError) -> Batch {
+        try cleanup(sets, listedBy: socket) { $0.owned(by: owner) }
     }
 
     /// GC: a batch that removes the elements whose owner is not among `valid` (same
     /// generation rule as `removal`).
     public static func garbage(
-        keeping valid: Set<Owner>, network: String? = nil, listedBy socket: FirewallSocket
+        keeping valid: Set<Owner>, network: String? = nil, among sets: [SetDefinition] = sets,
+        listedBy socket: FirewallSocket
     ) throws(FirewallError) -> Batch {
-        try cleanup(listedBy: socket) { $0.orphaned(keeping: valid, network: network) }
+        try cleanup(sets, listedBy: socket) { $0.orphaned(keeping: valid, network: network) }
     }
 
     private static func cleanup(
-        listedBy socket: FirewallSocket, _ select: ([Element]) -> [Element]
+        _ sets: [SetDefinition], listedBy socket: FirewallSocket, _ select: ([Element]) -> [Element]
     ) throws(FirewallError) -> Batch {
         var batch = Batch(table)
         batch.generation = try socket.generation()

@@ -45,10 +45,12 @@ let elementListSetID: UInt16 = 4  // NFTA_SET_ELEM_LIST_SET_ID: nft sends its ca
         let mine = innerMessages(compiled)
         // nft sends no flushes (it creates the chains empty) and orders chains before sets.
         func kind(_ m: NetlinkMessage) -> NetlinkMessageKind { NetlinkMessageKind(m.nftType) }
-        // Minus DELRULE (flush), and the layout marker set, which the captured ruleset predates.
+        // Minus DELRULE (flush), the layout marker set, which the captured ruleset predates, and
+        // the removal of earlier layouts' markers (DESTROYSET, 29).
         let layoutName = Array(BerthRuleset.layout.name.utf8) + [0]
         let ours = mine.filter {
             !(kind($0) == .rule && $0.type & 0xff == 8) && !(kind($0) == .set && $0.bytes.windows(ofCount: layoutName.count).contains { Array($0) == layoutName })
+                && $0.type & 0xff != 29
         }
         let theirs = NftCapture.berthRuleset
         for k in [NetlinkMessageKind.table, .chain, .set, .rule] {
