@@ -11,4 +11,5 @@ MulticallPlugins.main([
     "loopback": LoopbackPlugin(name: "loopback"),
     "none": LoopbackPlugin(name: "none"),
     "dnsname": DNSNamePlugin(),
+    "portmap": PortmapPlugin(),
 ])
