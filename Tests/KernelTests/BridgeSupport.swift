@@ -71,6 +71,74 @@ final class BridgeWorld {
     }
 }
 
+/// Configuration lists in a directory of their own, run through `berth cni` (berth's CNI
+/// runtime) inside a world's host namespace, exactly as a runtime runs them.
+final class ConfigLists {
+    let world: BridgeWorld
+    let directory: TemporaryDirectory
+
+    init(_ world: BridgeWorld) throws {
+        self.world = world
+        directory = try TemporaryDirectory()
+    }
+
+    /// Writes NAME.conflist with the given plugin objects (comma-separated JSON).
+    func write(_ name: String, plugins: String, version: String = "0.4.0") throws {
+        try directory.write("\(name).conflist", #"{"cniVersion": "\#(version)", "name": "\#(name)", "plugins": [\#(plugins)]}"#)
+    }
+
+    /// `berth cni ARGUMENTS` with this directory for configurations and the result cache.
+    func berth(_ arguments: [String]) throws -> PluginOutcome {
+        let out = try Subprocess.run(
+            Built.path("berth"), arguments: ["cni"] + arguments + ["--plugin-dir", Built.directory, "--config-dir", directory.path, "--cache-dir", directory.file("cache")],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], netnsFD: world.host.fd)
+        return PluginOutcome(status: out.status, stdout: out.stdout, stderr: String(decoding: out.stderr, as: UTF8.self))
+    }
+}
+
+/// Accepts one TCP connection on `port` inside `namespace` while `connect` runs, and returns
+/// the peer address it saw (nil when none came).
+func acceptedPeer(in namespace: NetworkNamespace, port: UInt16, ipv6: Bool = false, during connect: () throws -> Void) throws -> String? {
+    let listener = try namespace.run { () throws -> Int32 in
+        let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
+        var ok: Int32
+        if ipv6 {
+            var addr = sockaddr_in6()
+            addr.sin6_family = sa_family_t(AF_INET6)
+            addr.sin6_port = port.bigEndian
+            ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        } else {
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = port.bigEndian
+            ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
+        guard ok == 0, listen(fd, 8) == 0 else { throw SystemError.current("listen") }
+        return fd
+    }
+    defer { close(listener) }
+    _ = fcntl(listener, F_SETFL, O_NONBLOCK)
+    try connect()
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    for _ in 0..<50 {
+        let fd = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listener, $0, &length) } }
+        if fd >= 0 {
+            close(fd)
+            return withUnsafeBytes(of: storage) { raw -> String? in
+                if storage.ss_family == sa_family_t(AF_INET) {
+                    return IPAddress(bytes: Array(raw[4..<8]))?.description
+                }
+                return IPAddress(bytes: Array(raw[8..<24]))?.description
+            }
+        }
+        usleep(20_000)
+    }
+    return nil
+}
+
 /// An "outside" network reachable from the host namespace through a veth pair (made with `ip`):
 /// host side 192.0.2.1/24 and 2001:db8::1/64, outside 192.0.2.2/24 and 2001:db8::2/64.
 final class OutsideNetwork {
@@ -94,44 +162,7 @@ final class OutsideNetwork {
     /// Accepts one TCP connection on `port` inside the outside namespace while `connect` runs,
     /// and returns the peer address the outside saw.
     func peerAddress(port: UInt16, ipv6: Bool = false, during connect: () throws -> Void) throws -> String? {
-        let listener = try namespace.run { () throws -> Int32 in
-            let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            var one: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
-            var ok: Int32
-            if ipv6 {
-                var addr = sockaddr_in6()
-                addr.sin6_family = sa_family_t(AF_INET6)
-                addr.sin6_port = port.bigEndian
-                ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-            } else {
-                var addr = sockaddr_in()
-                addr.sin_family = sa_family_t(AF_INET)
-                addr.sin_port = port.bigEndian
-                ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            }
-            guard ok == 0, listen(fd, 8) == 0 else { throw SystemError.current("listen") }
-            return fd
-        }
-        defer { close(listener) }
-        _ = fcntl(listener, F_SETFL, O_NONBLOCK)
-        try connect()
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        for _ in 0..<50 {
-            let fd = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listener, $0, &length) } }
-            if fd >= 0 {
-                close(fd)
-                return withUnsafeBytes(of: storage) { raw -> String? in
-                    if storage.ss_family == sa_family_t(AF_INET) {
-                        return IPAddress(bytes: Array(raw[4..<8]))?.description
-                    }
-                    return IPAddress(bytes: Array(raw[8..<24]))?.description
-                }
-            }
-            usleep(20_000)
-        }
-        return nil
+        try acceptedPeer(in: namespace, port: port, ipv6: ipv6, during: connect)
     }
 }
 

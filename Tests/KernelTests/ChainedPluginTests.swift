@@ -11,18 +11,15 @@ import Testing
 /// tuning), run through `berth cni` (berth's CNI runtime) exactly as a runtime runs them.
 @Suite struct ChainedPluginTests {
     let world = try! BridgeWorld()
-    let configs = try! TemporaryDirectory()
+    let configs: ConfigLists
+
+    init() throws { configs = try ConfigLists(world) }
 
     func conflist(_ name: String, plugins: String, version: String = "0.4.0") throws {
-        try configs.write("\(name).conflist", #"{"cniVersion": "\#(version)", "name": "\#(name)", "plugins": [\#(plugins)]}"#)
+        try configs.write(name, plugins: plugins, version: version)
     }
 
-    func berth(_ arguments: [String]) throws -> PluginOutcome {
-        let out = try Subprocess.run(
-            Built.path("berth"), arguments: ["cni"] + arguments + ["--plugin-dir", Built.directory, "--config-dir", configs.path, "--cache-dir", configs.file("cache")],
-            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], netnsFD: world.host.fd)
-        return PluginOutcome(status: out.status, stdout: out.stdout, stderr: String(decoding: out.stderr, as: UTF8.self))
-    }
+    func berth(_ arguments: [String]) throws -> PluginOutcome { try configs.berth(arguments) }
 
     var bridgePlugin: String {
         #"{"type": "bridge", "bridge": "cni-podman9", "isGateway": true, "ipMasq": true, "hairpinMode": true, "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}], "ranges": [[{"subnet": "10.89.9.0/24", "gateway": "10.89.9.1"}]], "dataDir": "\#(world.data.path)"}}"#
@@ -75,7 +72,7 @@ import Testing
     }
 
     @Test func tuningSetsAndRestores() throws {
-        let tuning = #"{"type": "tuning", "sysctl": {"net.core.somaxconn": "512", "net/ipv4/conf/eth0/rp_filter": "2"}, "mtu": 1300, "promisc": true, "mac": "0a:00:00:00:00:07", "dataDir": "\#(configs.file("tuning"))"}"#
+        let tuning = #"{"type": "tuning", "sysctl": {"net.core.somaxconn": "512", "net/ipv4/conf/eth0/rp_filter": "2"}, "mtu": 1300, "promisc": true, "mac": "0a:00:00:00:00:07", "dataDir": "\#(configs.directory.file("tuning"))"}"#
         try conflist("tuned", plugins: bridgePlugin + ", " + tuning, version: "1.0.0")
         let c1 = try NetworkNamespace.createAnonymous()
         let add = try berth(["add", "tuned", c1.path, "--container-id", "t1"])
