@@ -135,6 +135,16 @@ public final class FirewallSocket: Sendable {
         }
     }
 
+    /// Sends one request, made by `build` for the sequence number it is given, and returns the
+    /// replies: up to NLMSG_DONE for a dump, else the single reply or acknowledgement. For the
+    /// other netfilter subsystems on this socket (conntrack).
+    func exchange(_ operation: String, _ build: (_ sequence: UInt32) -> [UInt8]) throws(FirewallError) -> [NetlinkMessage] {
+        try connection.withLock { (c: inout Connection) throws(FirewallError) in
+            let seq = c.takeSequence()
+            return try c.exchange(build(seq), sequence: seq, operation: operation)
+        }
+    }
+
     /// Sends one get or dump request and returns the replies.
     private func request(
         _ type: UInt32, _ table: Table, flags: UInt16, _ operation: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
@@ -257,6 +267,8 @@ private struct Connection: ~Copyable {
             for message in try receive(operation: operation) where message.sequence == sequence {
                 if let ack = message.acknowledgement {
                     if ack.errno != 0 { throw FirewallError(operation, errno: ack.errno, kernelMessage: ack.kernelMessage) }
+                    // The answer to a request with NLM_F_ACK that returns nothing else.
+                    if !isDump { return replies }
                     continue
                 }
                 if message.type == NetlinkMessage.done {

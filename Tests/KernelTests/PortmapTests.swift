@@ -267,6 +267,27 @@ let http8080 = #"{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}"#
         #expect(try !connectTCP(from: lab.outside.namespace, to: "192.0.2.1", port: 5353))
     }
 
+    /// A UDP client that sent to the port before it was published got "port unreachable" and
+    /// left a conntrack entry without DNAT, which its next datagrams (same source port) would
+    /// keep following: ADD deletes it, so the client reaches the container at once.
+    @Test func udpClientThatCameTooEarly() throws {
+        let lab = try PortmapLab()
+        try lab.network("dns", bridge: "br-dns", subnet: "10.62.0.0/24")
+        // berth's table is there (conntrack runs) from an earlier container on.
+        try lab.add("dns", try NetworkNamespace.createAnonymous(), id: "c0", ports: "")
+        let client = try UDPSocket(in: lab.outside.namespace)
+        client.send("too early", to: "192.0.2.1", port: 5353)
+        usleep(100_000)
+        let table = { () throws -> String in try lab.host.run { try Files.readText("/proc/thread-self/net/nf_conntrack") } }
+        let stale = try table().split(separator: "\n").filter { $0.contains("udp") && $0.contains("dport=5353") }
+        #expect(stale.count == 1 && stale.first?.contains("src=192.0.2.2 dst=192.0.2.1") == true, "\(stale)")
+        let c1 = try NetworkNamespace.createAnonymous()
+        try lab.add("dns", c1, id: "c1", ports: #"{"hostPort": 5353, "containerPort": 53, "protocol": "udp"}"#)
+        let server = try UDPSocket(in: c1, port: 53)
+        client.send("on time", to: "192.0.2.1", port: 5353)
+        #expect(server.receive()?.text == "on time")
+    }
+
     /// A dual-stack container's port on every address of both families; ::1 is never DNATed
     /// (IPv6 has no route_localnet): it stays on the host for the userland proxy.
     @Test func ipv6() throws {

@@ -37,7 +37,9 @@ public struct PortmapPlugin: CNIPlugin, Sendable {
         for mapping in mappings where !ports.entries.contains(where: { $0.mapping == mapping }) {
             request.stderr.log(Self.skipped(mapping, ports))
         }
-        try ports.publish(on: try FirewallSocket())
+        let firewall = try FirewallSocket()
+        try ports.publish(on: firewall)
+        Self.forgetStaleFlows(ports, local: try Self.localNetworks(host), socket: firewall, log: request.stderr)
         return result
     }
 
@@ -99,18 +101,42 @@ public struct PortmapPlugin: CNIPlugin, Sendable {
         return PublishedPorts(config: config, mappings: mappings, owner: owner, ipv4: ipv4, ipv6: ipv6)
     }
 
-    /// A hostIP must be an address of this host (its local routing table says so, as the DNAT
-    /// rule's `fib daddr type local` will); 0.0.0.0 and :: mean every address.
+    /// What the host's local routing table holds: its own addresses, as the DNAT rule's
+    /// `fib daddr type local` sees them (127.0.0.0/8 included).
+    static func localNetworks(_ host: RouteSocket) throws -> [IPNetwork] {
+        try host.routes(family: nil, table: Route.localTable).filter { $0.type == .local }.map(\.destination)
+    }
+
+    /// A hostIP must be an address of this host; 0.0.0.0 and :: mean every address.
     static func checkLocal(_ mappings: [PortMapping], host: RouteSocket) throws {
         let specific = mappings.compactMap(\.specificHostIP)
         guard !specific.isEmpty else { return }
-        let local = try host.routes(family: nil, table: Route.localTable).filter { $0.type == .local }.map(\.destination)
+        let local = try localNetworks(host)
         for (index, mapping) in mappings.enumerated() {
             guard let ip = mapping.specificHostIP, ip != IPAddress("::1") else { continue }
             if !local.contains(where: { $0.contains(ip) }) {
                 throw CNIError(
                     .invalidNetworkConfig, "portMappings[\(index)].hostIP \(ip) is not an address of this host",
                     details: "publish on an address the host has (ip address), or leave hostIP empty for every address")
+            }
+        }
+    }
+
+    /// UDP flows that reached a host port before it was published (a client retrying toward a
+    /// container that is still starting) stay bound to where their first packet went for as long
+    /// as packets keep coming, and would never meet the new DNAT. Their conntrack entries are
+    /// deleted, as the reference plugin does; failures are only logged.
+    static func forgetStaleFlows(_ ports: PublishedPorts, local: [IPNetwork], socket: FirewallSocket, log: OutputSink) {
+        for entry in ports.entries where entry.mapping?.proto == .udp {
+            guard let mapping = entry.mapping else { continue }
+            let ipv6 = entry.set == BerthRuleset.portsV6 || entry.set == BerthRuleset.portsIPV6
+            do {
+                for flow in try socket.trackedFlows(ipv6: ipv6, proto: 17, destinationPort: mapping.hostPort) {
+                    let published = mapping.specificHostIP.map { flow.destination == $0 } ?? local.contains { $0.contains(flow.destination) }
+                    if published { try socket.delete(flow) }
+                }
+            } catch {
+                log.log("portmap: cannot remove stale conntrack entries for \(mapping): \(error)")
             }
         }
     }
