@@ -385,12 +385,18 @@ let http8080 = #"{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}"#
         try lab.network("beta", bridge: "br-beta", subnet: "10.65.0.0/24")
         let c1 = try NetworkNamespace.createAnonymous(), c2 = try NetworkNamespace.createAnonymous()
         let c3 = try NetworkNamespace.createAnonymous(), c4 = try NetworkNamespace.createAnonymous()
-        try lab.add("alpha", c1, id: "c1", ports: http8080 + #", {"hostPort": 9090, "containerPort": 90, "protocol": "udp"}"#)
+        let first = try lab.add("alpha", c1, id: "c1", ports: http8080 + #", {"hostPort": 9090, "containerPort": 90, "protocol": "udp"}"#)
         let before = try lab.nftMap("ports_v4")
 
         let second = try lab.berth("add", "alpha", c2, id: "c2", ports: #"{"hostPort": 7070, "containerPort": 70}, "# + http8080)
         #expect(second.status != 0, "\(second)")
         #expect(second.stderr.contains("host port 8080/tcp (every IPv4 address) is already published by another container of network \"alpha\""), "\(second)")
+        #expect(try lab.nftMap("ports_v4") == before)
+        // ADD again for c1 itself (a retried ADD) takes over its own elements.
+        let c1Address = try #require(first.ips.first).address.address
+        let again = #"{"cniVersion": "1.0.0", "name": "alpha", "type": "portmap", "runtimeConfig": {"portMappings": [\#(http8080), {"hostPort": 9090, "containerPort": 90, "protocol": "udp"}]}, "prevResult": {"cniVersion": "1.0.0", "ips": [{"address": "\#(c1Address)/24"}]}}"#
+        let readd = try run(Built.path("portmap"), PluginCall(command: "ADD", containerID: "c1", netns: c1.path, config: again), in: lab.host)
+        #expect(readd.status == 0, "\(readd) \(again)")
         #expect(try lab.nftMap("ports_v4") == before)
         // The runtime cleans the failed attachment up; c1's port stays.
         #expect(try lab.berth("del", "alpha", c2, id: "c2", ports: #"{"hostPort": 7070, "containerPort": 70}, "# + http8080).status == 0)
