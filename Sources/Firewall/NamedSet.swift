@@ -134,4 +134,16 @@ public struct Element: Hashable, Sendable, CustomStringConvertible {
         if let keyEnd { text += "-" + Concatenation.describe(keyEnd, as: set.key) }
         return text
     }
+
+    /// The element as nft writes it in `set`: `tcp . 8080 : 10.0.0.2 . 80 comment "…"`.
+    public func description(in set: SetDefinition) -> String {
+        var text = describeKey(in: set)
+        switch (data, set.data) {
+        case (.values(let values), .values(let types)?): text += " : " + Concatenation.describe(values, as: types)
+        case (.verdict(let verdict), _): text += " : \(verdict)"
+        default: break
+        }
+        if let comment { text += " comment \"\(comment)\"" }
+        return text
+    }
 }

@@ -135,17 +135,17 @@ struct PublishedPorts {
         }
         let heldKey = set.isMap && set.key.count == 3 && entry.element.key.count == 2
             ? " (on \(held.key.first.map { "\($0)" } ?? "one address"))" : ""
-        let network: String
+        let holder: String
         if let name = Owner.networkName(inComment: held.comment) {
-            network = "network \"\(name)\""
-        } else if held.owner?.network == owner.network {
-            network = "this network (\(config.network))"
+            holder = "another container of network \"\(name)\""
+        } else if let other = held.owner {
+            holder = "another container of " + (other.network == owner.network ? "this network (\(config.network))" : "another network (tag \(other.network))")
         } else {
-            network = "another network (tag \(held.owner?.network ?? "unknown"))"
+            holder = "an element without an owner tag (not made by a berth plugin)"
         }
         return CNIError(
-            Self.portInUse, "portmap: \(what) is already published\(heldKey) by another container of \(network)",
-            details: "element \(held) of map \(set.name) in table inet berth; nothing was changed")
+            Self.portInUse, "portmap: \(what) is already published\(heldKey) by \(holder)",
+            details: "element \(held.description(in: set)) of map \(set.name) in table inet berth; nothing was changed")
     }
 
     /// The error code of a refused ADD whose host port is taken (plugin-specific, 100 and up).
@@ -183,19 +183,15 @@ struct PublishedPorts {
             let held = try socket.element(entry.element.key, of: entry.set, in: BerthRuleset.table)
             let name = entry.mapping?.description ?? "masqAll"
             guard let held else {
-                throw CNIError(.internalError, "portmap CHECK: \(name) is not published", details: "no element \(Self.describeKey(entry)) in map \(entry.set.name) of table inet berth")
+                throw CNIError(.internalError, "portmap CHECK: \(name) is not published", details: "no element \(entry.element.description(in: entry.set)) in map \(entry.set.name) of table inet berth")
             }
             guard held.owner == owner else {
-                throw CNIError(.internalError, "portmap CHECK: \(name) is published by another attachment", details: "element \(held) in \(entry.set.name)")
+                throw CNIError(.internalError, "portmap CHECK: \(name) is published by another attachment", details: "element \(held.description(in: entry.set)) in \(entry.set.name)")
             }
             guard held.data == entry.element.data else {
-                throw CNIError(.internalError, "portmap CHECK: \(name) points elsewhere", details: "element \(held) in \(entry.set.name), expected \(entry.element)")
+                throw CNIError(.internalError, "portmap CHECK: \(name) points elsewhere", details: "element \(held.description(in: entry.set)) in \(entry.set.name), expected \(entry.element.description(in: entry.set))")
             }
         }
-    }
-
-    private static func describeKey(_ entry: Entry) -> String {
-        entry.element.key.map(\.description).joined(separator: " . ")
     }
 
     /// GC: removes this network's portmap elements that no valid attachment owns.
