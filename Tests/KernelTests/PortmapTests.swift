@@ -537,7 +537,11 @@ let http8080 = #"{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}"#
         try lab.network("masq", bridge: "br-masq", subnet: "10.68.0.0/24", portmap: #", "masqAll": true"#)
         let c1 = try NetworkNamespace.createAnonymous(), c2 = try NetworkNamespace.createAnonymous()
         try lab.add("plain", c1, id: "c1", ports: #"{"hostPort": 8001, "containerPort": 80}"#)
+        // An entry a dead attachment left for the address c2 will get is taken over.
+        try must(lab.host, "/usr/sbin/nft", "add", "element", "inet", "berth", "dnat_masq_v4", #"{ 10.68.0.2 comment "owner 0123456789abcdef net 01234567" }"#)
         try lab.add("masq", c2, id: "c2", ports: #"{"hostPort": 8002, "containerPort": 80}"#)
+        let masqElements = try lab.elements("dnat_masq_v4")
+        #expect(masqElements.count == 1 && masqElements.first?.contains("network masq") == true, "\(masqElements)")
         let plain = try acceptedPeer(in: c1, port: 80) { _ = try connectTCP(from: lab.outside.namespace, to: "192.0.2.1", port: 8001) }
         let masked = try acceptedPeer(in: c2, port: 80) { _ = try connectTCP(from: lab.outside.namespace, to: "192.0.2.1", port: 8002) }
         #expect(plain == "192.0.2.2")

@@ -96,18 +96,27 @@ struct PublishedPorts {
             let specific = entry.set == BerthRuleset.portsV4 ? BerthRuleset.portsIPV4 : BerthRuleset.portsIPV6
             if specificByPort[specific] == nil { specificByPort[specific] = try Self.elements(of: specific, socket) }
             if let held = specificByPort[specific]!.first(where: { Array($0.key.dropFirst()) == entry.element.key && $0.owner != owner }) {
-                throw conflict(entry, held: held, in: specific)
+                throw conflict(entry.mapping!, held: held, in: specific)
             }
         }
         for entry in entries {
-            if let mapping = entry.mapping, mapping.specificHostIP != nil {
+            guard let mapping = entry.mapping else {
+                // masqAll: keyed by the container's address, which IPAM gave this attachment;
+                // an element left under it by a dead attachment is taken over.
+                if try socket.element(entry.element.key, of: entry.set, in: table) != nil {
+                    batch.delete(elements: [entry.element], from: entry.set, ifAbsent: .ignore)
+                }
+                batch.add(elements: [entry.element], to: entry.set, mode: .create)
+                continue
+            }
+            if mapping.specificHostIP != nil {
                 let any = Self.map(ipv4: mapping.hostIP!.isIPv4, specific: false)
                 if let held = try socket.element(Array(entry.element.key.dropFirst()), of: any, in: table), held.owner != owner {
-                    throw conflict(entry, held: held, in: any)
+                    throw conflict(mapping, held: held, in: any)
                 }
             }
             if let held = try socket.element(entry.element.key, of: entry.set, in: table) {
-                guard held.owner == owner else { throw conflict(entry, held: held, in: entry.set) }
+                guard held.owner == owner else { throw conflict(mapping, held: held, in: entry.set) }
                 batch.delete(elements: [entry.element], from: entry.set, ifAbsent: .ignore)
             }
             batch.add(elements: [entry.element], to: entry.set, mode: .create)
@@ -124,17 +133,12 @@ struct PublishedPorts {
     }
 
     /// "tcp/8080 (every IPv4 address) is already published by another container of network web".
-    private func conflict(_ entry: Entry, held: Element, in set: SetDefinition) -> CNIError {
-        let what: String
-        if let mapping = entry.mapping {
-            let family = set == BerthRuleset.portsV4 || set == BerthRuleset.portsIPV4 ? "IPv4" : "IPv6"
-            what = mapping.specificHostIP == nil ? "host port \(mapping.hostPort)/\(mapping.proto.rawValue) (every \(family) address)"
-                : "host port \(mapping.hostPort)/\(mapping.proto.rawValue) on \(mapping.specificHostIP!)"
-        } else {
-            what = "the masqAll entry of \(entry.element.key.first.map { "\($0)" } ?? "the container")"
-        }
-        let heldKey = set.isMap && set.key.count == 3 && entry.element.key.count == 2
-            ? " (on \(held.key.first.map { "\($0)" } ?? "one address"))" : ""
+    private func conflict(_ mapping: PortMapping, held: Element, in set: SetDefinition) -> CNIError {
+        let family = set == BerthRuleset.portsV4 || set == BerthRuleset.portsIPV4 ? "IPv4" : "IPv6"
+        let what = "host port \(mapping.hostPort)/\(mapping.proto.rawValue) "
+            + (mapping.specificHostIP.map { "on \($0)" } ?? "(every \(family) address)")
+        // A port on every address refused for one held on a single address: say which.
+        let heldKey = mapping.specificHostIP == nil && held.key.count == 3 ? " (on \(held.key[0]))" : ""
         let holder: String
         if let name = Owner.networkName(inComment: held.comment) {
             holder = "another container of network \"\(name)\""
