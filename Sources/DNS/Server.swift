@@ -150,6 +150,8 @@ public final class DNSServer {
     /// Builds the new zone from the directory and swaps it in. A file that does not parse
     /// keeps its network's previous state, so a half-written file never removes a network.
     public func reload(reason: String, rereadResolvConf: Bool = false) {
+        // Once exiting, the directory lock is held: a reload here would wait for it forever.
+        guard !stopped else { return }
         reloadCount += 1
         if rereadResolvConf { readResolvConf() }
         let loaded: (networks: [NetworkFile], errors: [DNSConfigError])

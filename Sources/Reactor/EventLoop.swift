@@ -123,13 +123,13 @@ public final class EventLoop {
                 if errno == EINTR { continue }
                 throw SystemError.current("epoll_wait")
             }
-            for i in 0..<Int(n) {
+            for i in 0..<Int(n) where running {
                 let fd = events[i].data.fd
                 // A handler may have unregistered a later descriptor in this batch.
                 guard let handler = handlers[fd] else { continue }
                 handler(Events(rawValue: events[i].events))
             }
-            fireDueTimers()
+            if running { fireDueTimers() }
         }
     }
 
