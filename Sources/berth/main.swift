@@ -19,7 +19,8 @@ do {
         throw UsageError("unknown command \(arguments[0])")
     }
 } catch let error as CNIError {
-    writeAll(fd: 2, Array("berth: \(error)\n".utf8))
+    // The plugin's own code travels with its message, as a runtime would log it.
+    writeAll(fd: 2, Array("berth: \(error) (CNI error code \(error.code))\n".utf8))
     exit(1)
 } catch let error as UsageError {
     writeAll(fd: 2, Array("berth: \(error)\n\(usage)\n".utf8))
