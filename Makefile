@@ -8,7 +8,7 @@ DESTDIR ?=
 
 # CNI plugins go to CNI_BIN_DIR under their type names; programs go to BIN_DIR.
 PLUGINS := loopback none
-PROGRAMS :=
+PROGRAMS := berth-proxy
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Static Swift runtime: the binaries run on hosts without a Swift toolchain.

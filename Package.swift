@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "loopback", targets: ["loopback"]),
         .executable(name: "none", targets: ["none"]),
         .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berth-proxy", targets: ["berth-proxy"]),
     ],
     targets: [
         // C: system libraries and the few wrappers Swift cannot import.
@@ -45,6 +46,10 @@ let package = Package(
         // The epoll reactor berth's servers (berth-dns, berth-proxy) run on.
         .target(name: "Reactor", dependencies: ["BerthSupport", "CBerth"], swiftSettings: strict),
 
+        // The userland port proxy (docker-proxy compatible; many mappings per process).
+        .target(
+            name: "Proxy", dependencies: ["Reactor", "BerthSupport", "Addressing", "CBerth"], swiftSettings: strict),
+
         // Address management (host-local's allocator and on-disk store).
         .target(name: "IPAM", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
 
@@ -60,9 +65,10 @@ let package = Package(
 
         // Programs.
         .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),
+        .executableTarget(name: "berth-proxy", dependencies: ["Proxy", "BerthSupport"], swiftSettings: strict),
 
         .testTarget(
-            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor"],
+            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor", "Proxy"],
             swiftSettings: strict),
         .testTarget(
             name: "MessageTests", dependencies: ["Netlink", "Firewall", "Addressing", "BerthSupport"],

@@ -163,7 +163,8 @@ public final class EventLoop {
 }
 
 extension Duration {
-    var nanoseconds: UInt64 {
+    /// The duration in whole nanoseconds (negative durations count as zero).
+    public var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components
         return UInt64(max(seconds, 0)) * 1_000_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000)
     }

@@ -7,5 +7,6 @@
 #include "berth_sys.h"
 #include "berth_spawn.h"
 #include "berth_events.h"
+#include "berth_io.h"
 
 #endif

@@ -1,0 +1,271 @@
+import BerthSupport
+import Glibc
+import Reactor
+
+/// berth-proxy's engine: listeners for every mapping, the connections and flows they open, the
+/// limits, SIGHUP reload and SIGTERM/SIGINT drain, all on one event loop on one thread.
+public final class ProxyServer {
+    public let options: ProxyOptions
+    let loop: EventLoop
+    let pipes = PipePool()
+    /// One receive buffer for every UDP datagram (the loop is single-threaded).
+    let datagramBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+
+    public private(set) var maxConnections: Int
+    public private(set) var activeConnections = 0
+    public private(set) var activeFlows = 0
+    private var tcpListeners: [Mapping: TCPListener] = [:]
+    private var udpListeners: [Mapping: UDPListener] = [:]
+    private var pausedAtLimit = false
+    private var pausedExhausted = false
+    private var draining = false
+    private var sweepScheduled = false
+    private var limitLog = RateLimitedLog(every: .seconds(10))
+    private var flowLimitLog = RateLimitedLog(every: .seconds(10))
+    private var exhaustedLog = RateLimitedLog(every: .seconds(5))
+    private var backendLog = RateLimitedLog(every: .seconds(1))
+    private var acceptLog = RateLimitedLog(every: .seconds(5))
+
+    /// `descriptorLimit` is the RLIMIT_NOFILE in force (see `raiseDescriptorLimit`).
+    public init(options: ProxyOptions, descriptorLimit: Int) throws {
+        self.options = options
+        loop = try EventLoop()
+        maxConnections = options.maxConnections ?? ProxyServer.connectionsAllowed(by: descriptorLimit, options: options)
+    }
+
+    deinit { datagramBuffer.deallocate() }
+
+    /// With no --max-connections: what the descriptor limit allows. A connection holds two
+    /// sockets and, while bytes are in flight, up to two pipes (two descriptors each); a reserve
+    /// covers listeners, the pipe pool and the UDP flows.
+    static func connectionsAllowed(by limit: Int, options: ProxyOptions) -> Int {
+        let hasUDP = options.mappings.contains { $0.proto == .udp } || options.mappingsFile != nil
+        let reserve = 256 + (hasUDP ? options.maxUDPFlows : 0)
+        return max(16, (limit - reserve) / 3)
+    }
+
+    /// The mappings wanted now: the command line's and the file's.
+    func wantedMappings() throws(ProxyError) -> [Mapping] {
+        var mappings = options.mappings
+        if let file = options.mappingsFile {
+            let text: String
+            do {
+                text = try Files.readText(file)
+            } catch {
+                throw ProxyError("--mappings \(file): \(error)")
+            }
+            mappings += try parseMappingsFile(text, name: file)
+        }
+        try checkNoDuplicateHosts(mappings)
+        return Array(Set(mappings)).sorted { $0.description < $1.description }
+    }
+
+    /// Binds every mapping; on any failure closes what it bound and throws. `listenFD` is the
+    /// inherited socket for the first mapping (-use-listen-fd).
+    public func start(listenFD: Int32? = nil) throws(ProxyError) {
+        // Signals first: a stop signal right after readiness must drain, not kill.
+        do {
+            try loop.onSignals([SIGTERM, SIGINT, SIGHUP]) { [unowned self] signal in
+                if signal == SIGHUP { self.reload() } else { self.drain() }
+            }
+        } catch {
+            throw ProxyError("\(error)")
+        }
+        let mappings = try wantedMappings()
+        do {
+            for mapping in mappings {
+                let fd: Int32
+                if let listenFD, mapping == options.mappings.first {
+                    try Sockets.adopt(listenFD, for: mapping)
+                    fd = listenFD
+                } else {
+                    fd = try Sockets.listen(mapping)
+                }
+                try add(mapping, fd: fd)
+            }
+        } catch {
+            tcpListeners.values.forEach { $0.close() }
+            udpListeners.values.forEach { $0.close() }
+            tcpListeners = [:]
+            udpListeners = [:]
+            throw error
+        }
+        Log.info("serving \(mappings.count) mapping(s); at most \(maxConnections) TCP connections, \(options.maxUDPFlows) UDP flows")
+    }
+
+    private func add(_ mapping: Mapping, fd: Int32) throws(ProxyError) {
+        do {
+            switch mapping.proto {
+            case .tcp: tcpListeners[mapping] = try TCPListener(mapping: mapping, fd: fd, server: self)
+            case .udp: udpListeners[mapping] = try UDPListener(mapping: mapping, fd: fd, server: self)
+            }
+        } catch {
+            close(fd)
+            throw ProxyError("\(mapping): \(error)")
+        }
+        if pausedAtLimit || pausedExhausted { tcpListeners[mapping]?.setPaused(true) }
+        Log.debug("listening: \(mapping)")
+    }
+
+    /// Serves until a stop signal (SIGTERM/SIGINT) has drained the connections; SIGHUP reloads.
+    public func run() throws {
+        try loop.run()
+    }
+
+    public var mappings: [Mapping] { Array(tcpListeners.keys) + Array(udpListeners.keys) }
+
+    // MARK: Reload
+
+    /// Re-reads the mappings: closes listeners no longer wanted (their established connections
+    /// go on), binds new ones, leaves the rest untouched. A file that does not parse changes nothing.
+    public func reload() {
+        guard !draining else { return }
+        let wanted: Set<Mapping>
+        do {
+            wanted = Set(try wantedMappings())
+        } catch {
+            Log.error("reload: \(error); keeping the current mappings")
+            return
+        }
+        var removed = 0, added = 0, failed = 0
+        for (mapping, listener) in tcpListeners where !wanted.contains(mapping) {
+            listener.close()
+            tcpListeners[mapping] = nil
+            removed += 1
+        }
+        for (mapping, listener) in udpListeners where !wanted.contains(mapping) {
+            listener.close()
+            udpListeners[mapping] = nil
+            removed += 1
+        }
+        for mapping in wanted.sorted(by: { $0.description < $1.description })
+        where tcpListeners[mapping] == nil && udpListeners[mapping] == nil {
+            do {
+                try add(mapping, fd: try Sockets.listen(mapping))
+                added += 1
+            } catch {
+                Log.error("reload: \(error)")
+                failed += 1
+            }
+        }
+        Log.info("reloaded: \(added) added, \(removed) removed, \(failed) failed, \(tcpListeners.count + udpListeners.count) serving")
+    }
+
+    // MARK: Drain
+
+    /// Stops accepting and receiving, lets open TCP connections finish for up to
+    /// --drain-timeout, then stops the loop. A second signal stops at once.
+    public func drain() {
+        if draining {
+            Log.info("second stop signal: exiting now with \(activeConnections) connection(s) open")
+            loop.stop()
+            return
+        }
+        draining = true
+        tcpListeners.values.forEach { $0.close() }
+        udpListeners.values.forEach { $0.close() }
+        tcpListeners = [:]
+        udpListeners = [:]
+        if activeConnections == 0 {
+            loop.stop()
+            return
+        }
+        Log.info("stopping: waiting up to \(options.drainTimeout) for \(activeConnections) open connection(s)")
+        loop.schedule(after: options.drainTimeout) { [unowned self] in
+            Log.warning("drain timeout: closing \(activeConnections) connection(s) still open")
+            loop.stop()
+        }
+    }
+
+    // MARK: Limits and accounting (called by listeners and connections)
+
+    /// Whether a new connection may be accepted; at the limit, pauses accepting instead.
+    func admitConnection() -> Bool {
+        if activeConnections < maxConnections { return true }
+        if !pausedAtLimit {
+            pausedAtLimit = true
+            limitLog(.warning, "connection limit reached: \(activeConnections) open (--max-connections \(maxConnections)); new clients wait in the backlog until one closes")
+            updatePause()
+        }
+        return false
+    }
+
+    func connectionOpened() { activeConnections += 1 }
+
+    func connectionClosed() {
+        activeConnections -= 1
+        if pausedAtLimit && activeConnections < maxConnections {
+            pausedAtLimit = false
+            updatePause()
+        }
+        if draining && activeConnections == 0 { loop.stop() }
+    }
+
+    /// Out of descriptors or memory: pause accepting for a moment rather than retry in a loop.
+    func resourcesExhausted(_ code: Int32, on mapping: Mapping) {
+        exhaustedLog(.warning, "\(mapping): \(errnoDescription(code)) with \(activeConnections) connection(s) open; pausing accept for 250 ms (raise the fd limit or lower --max-connections)")
+        guard !pausedExhausted else { return }
+        pausedExhausted = true
+        updatePause()
+        loop.schedule(after: .milliseconds(250)) { [unowned self] in
+            pausedExhausted = false
+            updatePause()
+        }
+    }
+
+    func logAcceptError(_ code: Int32, on mapping: Mapping) {
+        acceptLog(.warning, "\(mapping): accept: \(errnoDescription(code))")
+    }
+
+    func backendFailed(_ code: Int32, mapping: Mapping, peer: SocketAddress?) {
+        let client = peer.map { " for client \($0)" } ?? ""
+        backendLog(.warning, "cannot reach container \(mapping.proto.rawValue)/\(mapping.container)\(client): \(errnoDescription(code))")
+    }
+
+    private func updatePause() {
+        let pause = pausedAtLimit || pausedExhausted
+        tcpListeners.values.forEach { $0.setPaused(pause) }
+    }
+
+    func admitFlow() -> Bool {
+        if activeFlows < options.maxUDPFlows { return true }
+        flowLimitLog(.warning, "UDP flow limit reached: \(activeFlows) flows (--max-udp-flows \(options.maxUDPFlows)); dropping datagrams from new clients until flows expire")
+        return false
+    }
+
+    func flowOpened() {
+        activeFlows += 1
+        scheduleSweep()
+    }
+
+    func flowClosed() { activeFlows -= 1 }
+
+    /// Expires idle UDP flows; runs only while flows exist.
+    private func scheduleSweep() {
+        guard !sweepScheduled else { return }
+        sweepScheduled = true
+        let timeout = options.udpTimeout.nanoseconds
+        let interval = Duration.nanoseconds(Int64(min(max(timeout / 4, 100_000_000), 5_000_000_000)))
+        loop.schedule(after: interval) { [unowned self] in
+            sweepScheduled = false
+            let now = monotonicNanoseconds()
+            let deadline = now > timeout ? now - timeout : 0
+            udpListeners.values.forEach { $0.expire(idleSince: deadline) }
+            if activeFlows > 0 { scheduleSweep() }
+        }
+    }
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit and returns the limit now in force.
+public func raiseDescriptorLimit() -> Int {
+    var limit = rlimit()
+    guard getrlimit(RLIMIT_NOFILE_VALUE, &limit) == 0 else { return 1024 }
+    if limit.rlim_cur < limit.rlim_max {
+        var raised = limit
+        raised.rlim_cur = limit.rlim_max
+        if setrlimit(RLIMIT_NOFILE_VALUE, &raised) == 0 { limit = raised }
+    }
+    return Int(min(limit.rlim_cur, 1 << 30))  // RLIM_INFINITY is the largest value
+}
+
+private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
