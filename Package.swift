@@ -75,7 +75,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing"],
+            dependencies: [
+                "Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing", "Proxy", "Reactor",
+            ],
             swiftSettings: strict),
     ]
 )

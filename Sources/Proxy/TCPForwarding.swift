@@ -100,7 +100,11 @@ final class TCPConnection {
         do throws(SystemError) {
             backend = try Sockets.connect(to: mapping.container, proto: .tcp)
         } catch {
-            server.backendFailed(error.errno, mapping: mapping, peer: peer)
+            if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno) {
+                server.resourcesExhausted(error.errno, on: mapping)
+            } else {
+                server.backendFailed(error.errno, mapping: mapping, peer: peer)
+            }
             Sockets.closeWithReset(client)
             return
         }
@@ -220,8 +224,9 @@ final class TCPConnection {
             do throws(SystemError) {
                 if let held = d.pipe { pipe = held } else { pipe = try proxy.pipes.take() }
             } catch {
+                // Out of descriptors: keep the connection and try again shortly.
                 proxy.resourcesExhausted(error.errno, on: mapping)
-                abort()
+                scheduleResume(after: .milliseconds(50))
                 return
             }
             d.pipe = pipe
@@ -237,10 +242,10 @@ final class TCPConnection {
         scheduleResume()
     }
 
-    private func scheduleResume() {
+    private func scheduleResume(after delay: Duration = .zero) {
         guard !resumeScheduled else { return }
         resumeScheduled = true
-        proxy.loop.schedule(after: .zero) { [weak self] in
+        proxy.loop.schedule(after: delay) { [weak self] in
             guard let self else { return }
             self.resumeScheduled = false
             self.pumpBoth()
