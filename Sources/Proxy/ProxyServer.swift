@@ -12,6 +12,8 @@ public final class ProxyServer {
     let datagramBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
 
     public private(set) var maxConnections: Int
+    /// TCP_SYNCNT for connections to containers (--connect-timeout).
+    let synRetries: Int32
     public private(set) var activeConnections = 0
     public private(set) var activeFlows = 0
     private var tcpListeners: [Mapping: TCPListener] = [:]
@@ -31,6 +33,7 @@ public final class ProxyServer {
         self.options = options
         loop = try EventLoop()
         maxConnections = options.maxConnections ?? ProxyServer.connectionsAllowed(by: descriptorLimit, options: options)
+        synRetries = Sockets.synRetries(for: options.connectTimeout)
     }
 
     deinit { datagramBuffer.deallocate() }

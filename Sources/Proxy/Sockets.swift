@@ -61,10 +61,15 @@ enum Sockets {
 
     /// Starts a non-blocking connection (TCP) or connects a datagram socket (UDP) to `address`.
     /// Returns the socket; a TCP connect is usually still in progress.
-    static func connect(to address: SocketAddress, proto: TransportProtocol) throws(SystemError) -> Int32 {
+    /// `synRetries` bounds how long a TCP connect may take (TCP_SYNCNT; see `synRetries(for:)`).
+    static func connect(to address: SocketAddress, proto: TransportProtocol, synRetries: Int32 = 0) throws(SystemError) -> Int32 {
         let type = proto == .tcp ? SOCK_STREAM : SOCK_DGRAM
         let fd = socket(address.family, Int32(type.rawValue) | Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError.current("socket") }
+        var retries = synRetries
+        if proto == .tcp && retries > 0 {
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_SYNCNT, &retries, socklen_t(MemoryLayout<Int32>.size))
+        }
         let rc = address.withSockaddr { Glibc.connect(fd, $0, $1) }
         if rc != 0 && errno != EINPROGRESS {
             let error = SystemError.current("connect", object: "\(address)")
@@ -76,6 +81,16 @@ enum Sockets {
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         }
         return fd
+    }
+
+    /// SYN retransmissions that give up after about `timeout`: the kernel waits 1, 2, 4, ... s
+    /// between them, so n retries give up after 2^(n+1) - 1 s (1 to 127 s). A timer of our own
+    /// per connection would cost a heap entry for each of thousands of connections a second.
+    static func synRetries(for timeout: Duration) -> Int32 {
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        var n: Int32 = 1
+        while n < 6 && Double((1 << (n + 1)) - 1) < seconds { n += 1 }
+        return n
     }
 
     /// The pending error of a socket (SO_ERROR), 0 if none.

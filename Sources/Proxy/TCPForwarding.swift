@@ -89,7 +89,6 @@ final class TCPConnection {
     private let downstream: Direction  // container → client
     private var connected = false
     private var closed = false
-    private var connectTimer: EventLoop.TimerID?
     private var resumeScheduled = false
 
     /// Splices per direction and wake-up before yielding to other connections.
@@ -98,7 +97,7 @@ final class TCPConnection {
     static func start(client: Int32, peer: SocketAddress?, mapping: Mapping, server: ProxyServer) {
         let backend: Int32
         do throws(SystemError) {
-            backend = try Sockets.connect(to: mapping.container, proto: .tcp)
+            backend = try Sockets.connect(to: mapping.container, proto: .tcp, synRetries: server.synRetries)
         } catch {
             if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno) {
                 server.resourcesExhausted(error.errno, on: mapping)
@@ -140,11 +139,6 @@ final class TCPConnection {
             closed = true
             return
         }
-        connectTimer = proxy.loop.schedule(after: proxy.options.connectTimeout) { [weak self] in
-            guard let self, !self.connected, !self.closed else { return }
-            self.proxy.backendFailed(ETIMEDOUT, mapping: self.mapping, peer: self.peer)
-            self.abort()
-        }
     }
 
     private func serverEvent(_ events: EventLoop.Events) {
@@ -157,8 +151,6 @@ final class TCPConnection {
             }
             guard events.contains(.writable) else { return }
             connected = true
-            if let connectTimer { proxy.loop.cancel(connectTimer) }
-            connectTimer = nil
             do {
                 try proxy.loop.register(client, for: [.readable, .writable, .peerClosed], edge: true) { events in
                     self.clientEvent(events)
@@ -173,14 +165,16 @@ final class TCPConnection {
         }
         if events.contains(.error) || events.contains(.hangup) { pumpBoth(); return }
         if events.contains(.readable) || events.contains(.peerClosed) { pump(downstream) }
-        if !closed && events.contains(.writable) { pump(upstream) }
+        // Edge-triggered epoll reports EPOLLOUT with every wake-up; it matters only to a
+        // direction whose pipe holds bytes the socket would not take.
+        if !closed && events.contains(.writable) && upstream.inFlight > 0 { pump(upstream) }
         finishIfDone()
     }
 
     private func clientEvent(_ events: EventLoop.Events) {
         if events.contains(.error) || events.contains(.hangup) { pumpBoth(); return }
         if events.contains(.readable) || events.contains(.peerClosed) { pump(upstream) }
-        if !closed && events.contains(.writable) { pump(downstream) }
+        if !closed && events.contains(.writable) && downstream.inFlight > 0 { pump(downstream) }
         finishIfDone()
     }
 
@@ -258,7 +252,6 @@ final class TCPConnection {
     private func close(reset: Bool) {
         guard !closed else { return }
         closed = true
-        if let connectTimer { proxy.loop.cancel(connectTimer) }
         proxy.loop.unregister(server)
         if connected { proxy.loop.unregister(client) }
         for d in [upstream, downstream] {
