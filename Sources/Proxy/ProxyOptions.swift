@@ -17,8 +17,9 @@ public struct ProxyOptions: Sendable, Equatable {
     /// `--udp-timeout`: a UDP flow without traffic either way for this long is closed.
     public var udpTimeout: Duration = .seconds(90)
     /// `--connect-timeout`: how long a connection to the container may take to establish
-    /// (rounded up to the kernel's SYN retransmission steps: 3, 7, 15, 31, 63 or 127 s).
-    public var connectTimeout: Duration = .seconds(30)
+    /// (rounded up to the kernel's SYN retransmission steps: 3, 7, 15, 31, 63 or 127 s); nil
+    /// leaves the kernel's default (net.ipv4.tcp_syn_retries, 6: about 127 s), as docker-proxy.
+    public var connectTimeout: Duration?
     /// `--drain-timeout`: after SIGTERM/SIGINT, how long open connections may finish.
     public var drainTimeout: Duration = .seconds(5)
     public var logLevel: Log.Level = .warning
@@ -44,7 +45,7 @@ public struct ProxyOptions: Sendable, Equatable {
           --max-udp-flows N       UDP clients tracked at once (default 4096)
           --udp-timeout SECONDS   idle UDP flow expiry (default 90)
           --connect-timeout SECONDS  connecting to the container, in SYN retransmission steps
-                                  (3, 7, 15, 31, 63, 127 s; default 30, so 31)
+                                  (3, 7, 15, 31, 63, 127 s; default: the kernel's, about 127 s)
           --drain-timeout SECONDS after SIGTERM/SIGINT, time for open connections to finish (default 5)
           --log-level LEVEL       debug, info, warning (default) or error; logs go to stderr
         Readiness: "0\\n" is written to fd 3 once every listener is bound, or "1\\n<error>" on failure.

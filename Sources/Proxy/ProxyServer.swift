@@ -33,7 +33,7 @@ public final class ProxyServer {
         self.options = options
         loop = try EventLoop()
         maxConnections = options.maxConnections ?? ProxyServer.connectionsAllowed(by: descriptorLimit, options: options)
-        synRetries = Sockets.synRetries(for: options.connectTimeout)
+        synRetries = options.connectTimeout.map { Sockets.synRetries(for: $0) } ?? 0
     }
 
     deinit { datagramBuffer.deallocate() }

@@ -143,9 +143,8 @@ final class TCPConnection {
 
     private func serverEvent(_ events: EventLoop.Events) {
         if !connected {
-            let error = Sockets.pendingError(server)
-            if error != 0 {
-                proxy.backendFailed(error, mapping: mapping, peer: peer)
+            if events.contains(.error) || events.contains(.hangup) {
+                proxy.backendFailed(Sockets.pendingError(server), mapping: mapping, peer: peer)
                 abort()
                 return
             }
@@ -160,7 +159,10 @@ final class TCPConnection {
                 abort()
                 return
             }
-            pumpBoth()
+            // The client has usually sent its request by now; the container rarely speaks first.
+            pump(upstream)
+            if events.contains(.readable) { pump(downstream) }
+            finishIfDone()
             return
         }
         if events.contains(.error) || events.contains(.hangup) { pumpBoth(); return }
@@ -252,8 +254,9 @@ final class TCPConnection {
     private func close(reset: Bool) {
         guard !closed else { return }
         closed = true
-        proxy.loop.unregister(server)
-        if connected { proxy.loop.unregister(client) }
+        // Closing removes the sockets from epoll; only the handlers need to go.
+        proxy.loop.forget(server)
+        if connected { proxy.loop.forget(client) }
         for d in [upstream, downstream] {
             guard let pipe = d.pipe else { continue }
             if d.inFlight == 0 { proxy.pipes.give(pipe) } else { pipe.close() }
