@@ -143,11 +143,18 @@ def wrk(addr, port, seconds, close):
     return rate, float(p99.group(1)) * scale, bad
 
 
-def cpu_seconds(pid):
-    """CPU time of a process and its reaped children (socat forks one per connection)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid, children_too=True):
+    """CPU time of a process, its reaped children and its live ones (socat forks one per
+    connection)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0
+    total = sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    if children_too:
+        total += sum(cpu_seconds(child, children_too=False) for child in children(pid))
+    return total
 
 
 def memory(pids):
@@ -226,7 +233,7 @@ def run(args, berth, tmp, procs, container):
     }}
 """
     subprocess.run(["nft", "-f", "-"], input=nft, text=True, check=True)
-    procs.start([berth, "--log-level", "info", "--mapping", f"tcp:127.0.0.1:10080:{CONTAINER}:{HTTP}",
+    procs.start([berth, "--log-level", "debug", "--mapping", f"tcp:127.0.0.1:10080:{CONTAINER}:{HTTP}",
                  "--mapping", f"tcp:127.0.0.1:15201:{CONTAINER}:{IPERF}"], readiness=True)
     paths["berth-proxy"] = ("127.0.0.1", 10080, 15201)
     for port, target in ((20080, HTTP), (25201, IPERF)):

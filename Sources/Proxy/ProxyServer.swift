@@ -115,8 +115,6 @@ public final class ProxyServer {
         try loop.run()
     }
 
-    public var mappings: [Mapping] { Array(tcpListeners.keys) + Array(udpListeners.keys) }
-
     // MARK: Reload
 
     /// Re-reads the mappings: closes listeners no longer wanted (their established connections

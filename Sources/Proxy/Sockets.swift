@@ -148,8 +148,6 @@ final class PipePool {
     func give(_ pipe: Pipe) {
         if free.count < keep { free.append(pipe) } else { pipe.close() }
     }
-
-    var idleCount: Int { free.count }
 }
 
 /// Logs at most once per `interval`, counting what it held back.

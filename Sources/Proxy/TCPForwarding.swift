@@ -200,7 +200,7 @@ final class TCPConnection {
                 if n < 0 {
                     if errno == EAGAIN { return }  // `to` is full: its EPOLLOUT edge resumes us
                     if errno == EINTR { continue }
-                    abort()
+                    abort(writing: d)
                     return
                 }
                 d.inFlight -= n
@@ -229,8 +229,14 @@ final class TCPConnection {
             let n = berth_splice(d.from, pipe.write, Int(PipePool.capacity))
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN { return }  // nothing to read: the next EPOLLIN edge resumes us
-                abort()
+                if errno == EAGAIN {
+                    // Nothing to read: the next EPOLLIN edge resumes us. An idle direction
+                    // holds no pipe.
+                    proxy.pipes.give(pipe)
+                    d.pipe = nil
+                    return
+                }
+                abort(reading: d)
                 return
             }
             if n == 0 { d.ended = true } else { d.inFlight = n }
@@ -250,6 +256,23 @@ final class TCPConnection {
 
     /// Resets both sides (an error on one, or the container unreachable).
     private func abort() { close(reset: true) }
+
+    private func abort(reading d: Direction) {
+        let code = errno
+        Log.debug("\(describe(d, reading: true)): \(errnoDescription(code)); resetting both sides")
+        abort()
+    }
+
+    private func abort(writing d: Direction) {
+        let code = errno
+        Log.debug("\(describe(d, reading: false)): \(errnoDescription(code)); resetting both sides")
+        abort()
+    }
+
+    private func describe(_ d: Direction, reading: Bool) -> String {
+        let side = (d === upstream) == reading ? "client \(peer.map { "\($0)" } ?? "?")" : "container \(mapping.container)"
+        return "\(mapping): \(reading ? "reading from" : "writing to") \(side)"
+    }
 
     private func close(reset: Bool) {
         guard !closed else { return }

@@ -168,6 +168,25 @@ import Testing
         #expect(proxy.process.isRunning)
     }
 
+    @Test func idleConnectionsHoldOnlyTheirTwoSockets() throws {
+        let lab = try ProxyLab(httpd: false)
+        let server = try lab.containerListener(port: 9000)
+        let proxy = try lab.proxy(docker("127.0.0.1", 9000, c, 9000))
+        #expect(proxy.readiness == "0\n")
+        let before = proxy.process.descriptorCount
+        var pairs: [(TestSocket, TestSocket)] = []
+        for i in 0..<20 {
+            let client = try #require(try lab.connect(from: lab.host, to: address("127.0.0.1", 9000)))
+            let accepted = try #require(server.accept())
+            #expect(client.send("hello \(i)") && accepted.receive() == "hello \(i)")
+            #expect(accepted.send("hi \(i)") && client.receive() == "hi \(i)")
+            pairs.append((client, accepted))
+        }
+        // Pipes go back to the pool when a direction goes idle; the pool keeps a few.
+        let after = proxy.process.descriptorCount
+        #expect(after - before <= 2 * 20 + 4, "descriptors before \(before), with 20 idle connections \(after)")
+    }
+
     @Test func connectionLimitLogsAndPausesWithoutSpinning() throws {
         let lab = try ProxyLab(httpd: false)
         let server = try lab.containerListener(port: 9000)
