@@ -75,6 +75,32 @@ import Testing
         try waitUntil("idle flows expire") { proxy.process.descriptorCount == idle }
     }
 
+    @Test func udpFlowLimitDropsNewClientsWithALogLine() throws {
+        let lab = try ProxyLab(httpd: false)
+        let echo = try TestSocket(in: lab.container, family: AF_INET, type: SOCK_DGRAM)
+        try echo.bind(address(c, 5300))
+        let proxy = try lab.proxy(docker("127.0.0.1", 5300, c, 5300, proto: "udp") + ["--max-udp-flows", "1"])
+        #expect(proxy.readiness == "0\n")
+        let first = try TestSocket(in: lab.host, family: AF_INET, type: SOCK_DGRAM)
+        let second = try TestSocket(in: lab.host, family: AF_INET, type: SOCK_DGRAM)
+        #expect(first.sendTo("one", address("127.0.0.1", 5300)))
+        #expect(echo.receiveFrom()?.0 == "one")
+        #expect(second.sendTo("two", address("127.0.0.1", 5300)))
+        try waitUntil("flow limit logged") { proxy.log.contains("UDP flow limit reached: 1 flows (--max-udp-flows 1)") }
+        #expect(first.sendTo("three", address("127.0.0.1", 5300)))
+        #expect(echo.receiveFrom()?.0 == "three", "the datagram of the second client was dropped, the first still flows")
+    }
+
+    @Test func raisesTheDescriptorLimitToTheHardLimit() throws {
+        let lab = try ProxyLab(httpd: false)
+        let proxy = try ChildProcess("/usr/bin/prlimit", ["--nofile=256:4096", "--", Built.path("berth-proxy")]
+                                     + docker("127.0.0.1", 8080, c, 80), in: lab.host, log: lab.directory + "/limit.log")
+        try waitUntil("proxy listens") { lab.canConnect(lab.host, address("127.0.0.1", 8080)) }
+        let limits = try Files.readText("/proc/\(proxy.pid)/limits")
+        let line = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") } ?? ""
+        #expect(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).prefix(2) == ["4096", "4096"], "\(line)")
+    }
+
     @Test func readinessReportsSuccessBadFlagsAndPortInUse() throws {
         let lab = try ProxyLab(httpd: false)
         let ok = try lab.proxy(docker("127.0.0.1", 8080, c, 80))
