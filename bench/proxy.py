@@ -5,6 +5,8 @@ streams), HTTP request rate and p99 latency with keep-alive and with a new conne
 (wrk against nginx in the "container"), and memory (RSS and PSS) of 1,000 idle connections and
 of 100 mappings.  Run as root: sudo bench/proxy.py [--seconds N] [--rounds N]
 
+"berth -t2" is berth-proxy with --threads 2 (two event loops sharing the ports).
+
 Topology: a scratch "host" namespace (this process moves into it) and a "container" namespace
 joined by a veth pair, 10.201.0.1/24 and 10.201.0.2/24. Each proxy listens on 127.0.0.1 of the
 host namespace; the DNAT path is an nft rule in the host namespace's own table for its address
@@ -154,7 +156,7 @@ def cpu_seconds(pid, children_too=True):
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+    except OSError:  # gone meanwhile (a socat child)
         return 0
     total = sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     if children_too:
@@ -179,7 +181,7 @@ def children(pid):
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             kids = [int(x) for x in f.read().split()]
-    except FileNotFoundError:
+    except OSError:
         return []
     return kids + [g for k in kids for g in children(k)]
 
@@ -241,6 +243,9 @@ def run(args, berth, tmp, procs, container):
     procs.start([berth, "--log-level", "debug", "--mapping", f"tcp:127.0.0.1:10080:{CONTAINER}:{HTTP}",
                  "--mapping", f"tcp:127.0.0.1:15201:{CONTAINER}:{IPERF}"], readiness=True)
     paths["berth-proxy"] = ("127.0.0.1", 10080, 15201)
+    procs.start([berth, "--threads", "2", "--mapping", f"tcp:127.0.0.1:11080:{CONTAINER}:{HTTP}",
+                 "--mapping", f"tcp:127.0.0.1:16201:{CONTAINER}:{IPERF}"], readiness=True)
+    paths["berth -t2"] = ("127.0.0.1", 11080, 16201)
     for port, target in ((20080, HTTP), (25201, IPERF)):
         procs.start([DOCKER_PROXY, "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", str(port),
                      "-container-ip", CONTAINER, "-container-port", str(target)], readiness=True)
@@ -251,13 +256,12 @@ def run(args, berth, tmp, procs, container):
         wait_port("127.0.0.1", port)
     paths["socat"] = ("127.0.0.1", 30080, 35201)
 
-    order = ["berth-proxy", "docker-proxy", "socat", "kernel DNAT", "direct"]
+    order = ["berth-proxy", "berth -t2", "docker-proxy", "socat", "kernel DNAT", "direct"]
     metrics = ["iperf3 1 stream (Gbit/s)", "iperf3 4 streams (Gbit/s)", "keep-alive (req/s)", "keep-alive p99 (ms)",
                "keep-alive proxy CPU (us/req)", "new connection (req/s)", "new connection p99 (ms)",
                "new conn. proxy CPU (us/req)"]
-    http_proxy = {name: next(p.pid for p in procs.procs if os.path.basename(p.args[0]) == name and
-                             any(str(paths[name][1]) in a for a in p.args))
-                  for name in ("berth-proxy", "docker-proxy", "socat")}
+    http_proxy = {name: next(p.pid for p in procs.procs if any(str(paths[name][1]) in a for a in p.args))
+                  for name in ("berth-proxy", "berth -t2", "docker-proxy", "socat")}
 
     def proxy_cpu(path, before, requests):
         if path not in http_proxy:
@@ -297,6 +301,9 @@ def run(args, berth, tmp, procs, container):
     print(f"  berth-proxy / socat, new-conn rate:           {med[(metrics[5], 'berth-proxy')] / med[(metrics[5], 'socat')]:.2f}x")
     print(f"  docker-proxy / berth-proxy, CPU per request:  keep-alive {med[(metrics[4], 'docker-proxy')] / med[(metrics[4], 'berth-proxy')]:.2f}x, "
           f"new connection {med[(metrics[7], 'docker-proxy')] / med[(metrics[7], 'berth-proxy')]:.2f}x")
+    print(f"  berth -t2 / docker-proxy: keep-alive {med[(metrics[2], 'berth -t2')] / med[(metrics[2], 'docker-proxy')]:.2f}x, "
+          f"new connection {med[(metrics[5], 'berth -t2')] / med[(metrics[5], 'docker-proxy')]:.2f}x, "
+          f"4-stream throughput {med[(metrics[1], 'berth -t2')] / med[(metrics[1], 'docker-proxy')]:.2f}x")
     print(f"  berth-proxy / kernel DNAT, keep-alive rate:   {med[(metrics[2], 'berth-proxy')] / med[(metrics[2], 'kernel DNAT')]:.2f}x")
 
     if args.http_only:

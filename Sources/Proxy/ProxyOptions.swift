@@ -22,6 +22,8 @@ public struct ProxyOptions: Sendable, Equatable {
     public var connectTimeout: Duration?
     /// `--drain-timeout`: after SIGTERM/SIGINT, how long open connections may finish.
     public var drainTimeout: Duration = .seconds(5)
+    /// `--threads`: event loops, each on its own thread with its own SO_REUSEPORT listeners.
+    public var threads = 1
     public var logLevel: Log.Level = .warning
     public var help = false
 
@@ -47,6 +49,7 @@ public struct ProxyOptions: Sendable, Equatable {
           --connect-timeout SECONDS  connecting to the container, in SYN retransmission steps
                                   (3, 7, 15, 31, 63, 127 s; default: the kernel's, about 127 s)
           --drain-timeout SECONDS after SIGTERM/SIGINT, time for open connections to finish (default 5)
+          --threads N             event loops on their own threads, sharing the ports (SO_REUSEPORT; default 1)
           --log-level LEVEL       debug, info, warning (default) or error; logs go to stderr
         Readiness: "0\\n" is written to fd 3 once every listener is bound, or "1\\n<error>" on failure.
         """
@@ -96,6 +99,9 @@ public struct ProxyOptions: Sendable, Equatable {
             case "max-udp-flows": options.maxUDPFlows = try count(try value(), flag: "max-udp-flows")
             case "udp-timeout": options.udpTimeout = try seconds(try value(), flag: "udp-timeout")
             case "connect-timeout": options.connectTimeout = try seconds(try value(), flag: "connect-timeout")
+            case "threads":
+                options.threads = try count(try value(), flag: "threads")
+                guard options.threads <= 64 else { throw ProxyError("invalid value '\(options.threads)' for --threads: use 1-64") }
             case "drain-timeout": options.drainTimeout = try seconds(try value(), flag: "drain-timeout", allowZero: true)
             case "log-level":
                 let text = try value()
@@ -116,6 +122,9 @@ public struct ProxyOptions: Sendable, Equatable {
                                   containerPort: containerPort), at: 0)
         } else if options.useListenFD {
             throw ProxyError("-use-listen-fd needs the docker-proxy flags (-proto, -host-ip, ...) for its one mapping")
+        }
+        if options.useListenFD && options.threads > 1 {
+            throw ProxyError("-use-listen-fd serves its one socket from one thread; do not combine it with --threads")
         }
         if options.useListenFD && options.mappings.count > 1 {
             throw ProxyError("-use-listen-fd serves one mapping only; do not combine it with --mapping")

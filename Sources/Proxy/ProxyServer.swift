@@ -1,21 +1,29 @@
 import BerthSupport
 import Glibc
 import Reactor
+import Synchronization
 
 /// berth-proxy's engine: listeners for every mapping, the connections and flows they open, the
-/// limits, SIGHUP reload and SIGTERM/SIGINT drain, all on one event loop on one thread.
-public final class ProxyServer {
-    public let options: ProxyOptions
+/// limits, SIGHUP reload and SIGTERM/SIGINT drain, all on one event loop on one thread. With
+/// --threads N, `ProxyGroup` runs N of them, each with its share of the limits.
+final class ProxyServer {
+    let options: ProxyOptions
+    /// This server's place among the group's (0 logs the start-up summary and takes signals).
+    let index: Int
+    let reusePort: Bool
+    let maxFlows: Int
+    /// Commands from the thread that handles signals.
+    let mailbox: Mailbox
     let loop: EventLoop
     let pipes = PipePool()
     /// One receive buffer for every UDP datagram (the loop is single-threaded).
     let datagramBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
 
-    public private(set) var maxConnections: Int
+    private(set) var maxConnections: Int
     /// TCP_SYNCNT for connections to containers (--connect-timeout).
     let synRetries: Int32
-    public private(set) var activeConnections = 0
-    public private(set) var activeFlows = 0
+    private(set) var activeConnections = 0
+    private(set) var activeFlows = 0
     private var tcpListeners: [Mapping: TCPListener] = [:]
     private var udpListeners: [Mapping: UDPListener] = [:]
     private var pausedAtLimit = false
@@ -28,12 +36,26 @@ public final class ProxyServer {
     private var backendLog = RateLimitedLog(every: .seconds(1))
     private var acceptLog = RateLimitedLog(every: .seconds(5))
 
-    /// `descriptorLimit` is the RLIMIT_NOFILE in force (see `raiseDescriptorLimit`).
-    public init(options: ProxyOptions, descriptorLimit: Int) throws {
+    /// `descriptorLimit` is the RLIMIT_NOFILE in force (see `raiseDescriptorLimit`); server
+    /// `index` of `count` gets 1/count of the connection and flow limits.
+    init(options: ProxyOptions, descriptorLimit: Int, index: Int = 0, count: Int = 1) throws {
         self.options = options
+        self.index = index
+        reusePort = count > 1
         loop = try EventLoop()
-        maxConnections = options.maxConnections ?? ProxyServer.connectionsAllowed(by: descriptorLimit, options: options)
+        let total = options.maxConnections ?? ProxyServer.connectionsAllowed(by: descriptorLimit, options: options)
+        maxConnections = max(1, total / count)
+        maxFlows = max(1, options.maxUDPFlows / count)
         synRetries = options.connectTimeout.map { Sockets.synRetries(for: $0) } ?? 0
+        mailbox = try Mailbox()
+        try loop.register(mailbox.fd, for: .readable) { [unowned self] _ in
+            for command in mailbox.take() {
+                switch command {
+                case .reload: reload()
+                case .drain: drain()
+                }
+            }
+        }
     }
 
     deinit { datagramBuffer.deallocate() }
@@ -65,15 +87,7 @@ public final class ProxyServer {
 
     /// Binds every mapping; on any failure closes what it bound and throws. `listenFD` is the
     /// inherited socket for the first mapping (-use-listen-fd).
-    public func start(listenFD: Int32? = nil) throws(ProxyError) {
-        // Signals first: a stop signal right after readiness must drain, not kill.
-        do {
-            try loop.onSignals([SIGTERM, SIGINT, SIGHUP]) { [unowned self] signal in
-                if signal == SIGHUP { self.reload() } else { self.drain() }
-            }
-        } catch {
-            throw ProxyError("\(error)")
-        }
+    func start(listenFD: Int32? = nil) throws(ProxyError) {
         let mappings = try wantedMappings()
         do {
             for mapping in mappings {
@@ -82,7 +96,7 @@ public final class ProxyServer {
                     try Sockets.adopt(listenFD, for: mapping)
                     fd = listenFD
                 } else {
-                    fd = try Sockets.listen(mapping)
+                    fd = try Sockets.listen(mapping, reusePort: reusePort)
                 }
                 try add(mapping, fd: fd)
             }
@@ -93,7 +107,9 @@ public final class ProxyServer {
             udpListeners = [:]
             throw error
         }
-        Log.info("serving \(mappings.count) mapping(s); at most \(maxConnections) TCP connections, \(options.maxUDPFlows) UDP flows")
+        if index == 0 {
+            Log.info("serving \(mappings.count) mapping(s) on \(options.threads) thread(s); at most \(maxConnections * options.threads) TCP connections, \(maxFlows * options.threads) UDP flows")
+        }
     }
 
     private func add(_ mapping: Mapping, fd: Int32) throws(ProxyError) {
@@ -111,7 +127,7 @@ public final class ProxyServer {
     }
 
     /// Serves until a stop signal (SIGTERM/SIGINT) has drained the connections; SIGHUP reloads.
-    public func run() throws {
+    func run() throws {
         try loop.run()
     }
 
@@ -119,7 +135,7 @@ public final class ProxyServer {
 
     /// Re-reads the mappings: closes listeners no longer wanted (their established connections
     /// go on), binds new ones, leaves the rest untouched. A file that does not parse changes nothing.
-    public func reload() {
+    func reload() {
         guard !draining else { return }
         let wanted: Set<Mapping>
         do {
@@ -142,21 +158,21 @@ public final class ProxyServer {
         for mapping in wanted.sorted(by: { $0.description < $1.description })
         where tcpListeners[mapping] == nil && udpListeners[mapping] == nil {
             do {
-                try add(mapping, fd: try Sockets.listen(mapping))
+                try add(mapping, fd: try Sockets.listen(mapping, reusePort: reusePort))
                 added += 1
             } catch {
                 Log.error("reload: \(error)")
                 failed += 1
             }
         }
-        Log.info("reloaded: \(added) added, \(removed) removed, \(failed) failed, \(tcpListeners.count + udpListeners.count) serving")
+        if index == 0 { Log.info("reloaded: \(added) added, \(removed) removed, \(failed) failed, \(tcpListeners.count + udpListeners.count) serving") }
     }
 
     // MARK: Drain
 
     /// Stops accepting and receiving, lets open TCP connections finish for up to
     /// --drain-timeout, then stops the loop. A second signal stops at once.
-    public func drain() {
+    func drain() {
         if draining {
             Log.info("second stop signal: exiting now with \(activeConnections) connection(s) open")
             loop.stop()
@@ -185,7 +201,8 @@ public final class ProxyServer {
         if activeConnections < maxConnections { return true }
         if !pausedAtLimit {
             pausedAtLimit = true
-            limitLog(.warning, "connection limit reached: \(activeConnections) open (--max-connections \(maxConnections)); new clients wait in the backlog until one closes")
+            let share = options.threads > 1 ? ", \(maxConnections) per thread" : ""
+            limitLog(.warning, "connection limit reached: \(activeConnections) open (--max-connections \(maxConnections * options.threads)\(share)); new clients wait in the backlog until one closes")
             updatePause()
         }
         return false
@@ -229,8 +246,8 @@ public final class ProxyServer {
     }
 
     func admitFlow() -> Bool {
-        if activeFlows < options.maxUDPFlows { return true }
-        flowLimitLog(.warning, "UDP flow limit reached: \(activeFlows) flows (--max-udp-flows \(options.maxUDPFlows)); dropping datagrams from new clients until flows expire")
+        if activeFlows < maxFlows { return true }
+        flowLimitLog(.warning, "UDP flow limit reached: \(activeFlows) flows (--max-udp-flows \(options.maxUDPFlows)\(options.threads > 1 ? ", \(maxFlows) per thread" : "")); dropping datagrams from new clients until flows expire")
         return false
     }
 

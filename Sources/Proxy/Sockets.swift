@@ -7,7 +7,8 @@ import Glibc
 enum Sockets {
     /// A bound, listening (TCP) or bound (UDP) non-blocking socket for `mapping.host`. IPv6
     /// sockets are IPv6-only: `::` never takes IPv4 traffic, as with docker-proxy's "tcp6".
-    static func listen(_ mapping: Mapping) throws(ProxyError) -> Int32 {
+    /// `reusePort` lets each of several event loops bind its own socket (SO_REUSEPORT).
+    static func listen(_ mapping: Mapping, reusePort: Bool = false) throws(ProxyError) -> Int32 {
         let host = mapping.host
         let network = "\(mapping.proto.rawValue)\(host.ip.isIPv4 ? "4" : "6")"
         func failure(_ step: String) -> ProxyError {
@@ -19,6 +20,9 @@ enum Sockets {
         var one: Int32 = 1
         if mapping.proto == .tcp {
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        if reusePort {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
         }
         if host.ip.isIPv6 {
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))

@@ -25,9 +25,9 @@ if options.help {
 }
 Log.configure(program: "berth-proxy", level: options.logLevel)
 
-let server: ProxyServer
+let server: ProxyGroup
 do {
-    server = try ProxyServer(options: options, descriptorLimit: raiseDescriptorLimit())
+    server = try ProxyGroup(options: options, descriptorLimit: raiseDescriptorLimit())
     try server.start(listenFD: options.useListenFD ? 4 : nil)
 } catch let error as ProxyError {
     fail(error.description, status: 1)

@@ -331,6 +331,25 @@ import Testing
         #expect(try lab.get("http://127.0.0.1:8083/") == ProxyLab.page)
     }
 
+    @Test func threadsShareTheMappingsReloadAndStopTogether() throws {
+        let lab = try ProxyLab()
+        let file = lab.directory + "/mappings"
+        try Files.write(file, Array("tcp:127.0.0.1:8081:\(c):80\nudp:127.0.0.1:5300:\(c):5300\n".utf8))
+        let proxy = try lab.proxy(["--threads", "2", "--mappings", file, "--log-level", "info"])
+        #expect(proxy.readiness == "0\n")
+        #expect(proxy.log.contains("on 2 thread(s)"))
+        for _ in 0..<10 { #expect(try lab.get("http://127.0.0.1:8081/") == ProxyLab.page) }
+        try Files.write(file, Array("tcp:127.0.0.1:8083:\(c):80\n".utf8))
+        proxy.process.signal(SIGHUP)
+        try waitUntil("new mapping served") { try lab.get("http://127.0.0.1:8083/") == ProxyLab.page }
+        try waitUntil("every thread reloaded") {
+            (0..<10).allSatisfy { _ in !lab.canConnect(lab.host, address("127.0.0.1", 8081)) }
+        }
+        for _ in 0..<10 { #expect(try lab.get("http://127.0.0.1:8083/") == ProxyLab.page) }
+        proxy.process.signal(SIGTERM)
+        #expect(proxy.process.wait(timeout: .seconds(5)) == 0)
+    }
+
     @Test func useListenFDServesTheInheritedSocket() throws {
         let lab = try ProxyLab()
         let listener = try TestSocket(in: lab.host, family: AF_INET, type: SOCK_STREAM)
