@@ -1,6 +1,5 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "berth_io.h"
@@ -17,10 +16,4 @@ int berth_pipe_nonblocking(int fds[2], int size) {
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return -1;
     if (size > 0) (void)fcntl(fds[1], F_SETPIPE_SZ, size);
     return 0;
-}
-
-int berth_pending_bytes(int fd) {
-    int n = 0;
-    if (ioctl(fd, FIONREAD, &n) < 0) return -1;
-    return n;
 }

@@ -14,7 +14,5 @@ int berth_accept(int listener, struct sockaddr *addr, socklen_t *len);
 /// pipe2(fds, O_NONBLOCK | O_CLOEXEC), then F_SETPIPE_SZ to `size` when size > 0 (a failure
 /// to resize is ignored: the pipe keeps the default size). 0 or -1 with errno.
 int berth_pipe_nonblocking(int fds[2], int size);
-/// Bytes waiting in a pipe or socket receive queue (FIONREAD), or -1 with errno.
-int berth_pending_bytes(int fd);
 
 #endif
