@@ -8,7 +8,7 @@ DESTDIR ?=
 
 # The CNI plugins are one executable, berth-cni, installed in CNI_BIN_DIR and hard-linked
 # there under each plugin's type name (`berth-cni --list`); programs go to BIN_DIR.
-PROGRAMS := berth berth-dns
+PROGRAMS := berth berth-dns berth-proxy
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Static Swift runtime: the binaries run on hosts without a Swift toolchain.

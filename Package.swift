@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "berth-cni", targets: ["berth-cni"]),
         .executable(name: "berth", targets: ["berth"]),
         .executable(name: "berth-dns", targets: ["berth-dns"]),
+        .executable(name: "berth-proxy", targets: ["berth-proxy"]),
     ],
     targets: [
         // C: system libraries and the few wrappers Swift cannot import.
@@ -41,6 +42,9 @@ let package = Package(
         // The resolver: message codec, zone, cache, forwarding, server (berth-dns and dnsname).
         .target(
             name: "DNS", dependencies: ["BerthSupport", "Addressing", "Reactor", "IPAM", "CBerth"], swiftSettings: strict),
+        // The userland port proxy (docker-proxy compatible; many mappings per process).
+        .target(
+            name: "Proxy", dependencies: ["Reactor", "BerthSupport", "Addressing", "CBerth"], swiftSettings: strict),
 
         // Address management (host-local's allocator and on-disk store).
         .target(name: "IPAM", dependencies: ["BerthSupport", "JSON", "Addressing"], swiftSettings: strict),
@@ -59,17 +63,21 @@ let package = Package(
         // Programs.
         .executableTarget(name: "berth", dependencies: ["CNI", "BerthSupport", "JSON"], swiftSettings: strict),
         .executableTarget(name: "berth-dns", dependencies: ["DNS", "BerthSupport"], swiftSettings: strict),
+        .executableTarget(name: "berth-proxy", dependencies: ["Proxy", "BerthSupport"], swiftSettings: strict),
 
         .target(name: "TestSupport", dependencies: ["BerthSupport", "JSON"], path: "Tests/TestSupport"),
         .testTarget(
-            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor", "DNS", "TestSupport"],
+            name: "UnitTests", dependencies: ["JSON", "Addressing", "CNI", "BerthSupport", "IPAM", "Reactor", "DNS", "Proxy", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "MessageTests", dependencies: ["Netlink", "Firewall", "Addressing", "BerthSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing", "DNS", "TestSupport"],
+            dependencies: [
+                "Netlink", "Namespaces", "Firewall", "CNI", "BerthSupport", "JSON", "Addressing", "DNS", "Proxy", "Reactor",
+                "TestSupport",
+            ],
             swiftSettings: strict),
     ]
 )

@@ -37,19 +37,24 @@ public enum Subprocess {
         return Outcome(status: try wait(pid), stdout: out, stderr: err)
     }
 
-    /// Starts `path` and returns its pid without waiting.
+    /// Starts `path` and returns its pid without waiting. `extraDescriptors` become the child's
+    /// descriptors 3, 4, ... (a readiness pipe, a listening socket); nothing else is inherited
+    /// unless it lacks O_CLOEXEC.
     public static func spawn(
         _ path: String, arguments: [String] = [], environment: [String: String],
-        stdin: Int32 = -1, stdout: Int32 = -1, stderr: Int32 = -1, netnsFD: Int32 = -1, newSession: Bool = false
+        stdin: Int32 = -1, stdout: Int32 = -1, stderr: Int32 = -1, netnsFD: Int32 = -1, newSession: Bool = false,
+        extraDescriptors: [Int32] = []
     ) throws -> Int32 {
         let argv = [path] + arguments
         let envp = environment.map { "\($0.key)=\($0.value)" }
         return try withCStrings(argv) { cArgv in
             try withCStrings(envp) { cEnvp in
                 try path.withCString { cPath in
+                    try extraDescriptors.withUnsafeBufferPointer { extra in
                     var attr = berth_spawn_attr(
                         path: cPath, argv: cArgv, envp: cEnvp, stdin_fd: stdin, stdout_fd: stdout,
-                        stderr_fd: stderr, netns_fd: netnsFD, new_session: newSession ? 1 : 0, cwd: nil)
+                        stderr_fd: stderr, netns_fd: netnsFD, new_session: newSession ? 1 : 0, cwd: nil,
+                        extra_fds: extra.baseAddress, n_extra_fds: Int32(extra.count))
                     var pid: Int32 = 0
                     var step: UnsafePointer<CChar>? = nil
                     let rc = berth_spawn(&attr, &pid, &step)
@@ -58,6 +63,7 @@ public enum Subprocess {
                         throw SystemError("spawn (\(what))", object: path, errno: -rc)
                     }
                     return pid
+                    }
                 }
             }
         }

@@ -11,8 +11,8 @@
 #include "berth_spawn.h"
 
 // Steps the child can fail at; the index travels through the pipe with errno.
-static const char *const steps[] = {"setns", "setsid", "dup2", "chdir", "exec", "sigmask"};
-enum { STEP_SETNS, STEP_SETSID, STEP_DUP2, STEP_CHDIR, STEP_EXEC, STEP_SIGMASK };
+static const char *const steps[] = {"setns", "setsid", "dup2", "chdir", "exec", "sigmask", "extra fds"};
+enum { STEP_SETNS, STEP_SETSID, STEP_DUP2, STEP_CHDIR, STEP_EXEC, STEP_SIGMASK, STEP_EXTRA };
 
 static void report_and_exit(int fd, int step) {
     int msg[2] = {step, errno};
@@ -39,6 +39,7 @@ static int lift(int fd) {
 }
 
 int berth_spawn(const struct berth_spawn_attr *a, pid_t *pid, const char **failed_step) {
+    if (a->n_extra_fds < 0 || a->n_extra_fds > BERTH_SPAWN_MAX_EXTRA_FDS) return -EINVAL;
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0) return -errno;
 
@@ -62,8 +63,25 @@ int berth_spawn(const struct berth_spawn_attr *a, pid_t *pid, const char **faile
         signal(SIGPIPE, SIG_DFL);
         if (a->netns_fd >= 0 && setns(a->netns_fd, CLONE_NEWNET) < 0) report_and_exit(pipefd[1], STEP_SETNS);
         if (a->new_session && setsid() < 0) report_and_exit(pipefd[1], STEP_SETSID);
+        // Extra fds first move above their targets (3 .. 3+n-1), so that neither placing stdio
+        // nor placing another extra fd can overwrite one still to be placed.
+        int extra[BERTH_SPAWN_MAX_EXTRA_FDS];
+        int n_extra = a->extra_fds ? a->n_extra_fds : 0;
+        for (int i = 0; i < n_extra; i++) {
+            extra[i] = fcntl(a->extra_fds[i], F_DUPFD_CLOEXEC, 3 + n_extra);
+            if (extra[i] < 0) report_and_exit(pipefd[1], STEP_EXTRA);
+        }
         int in = lift(a->stdin_fd), out = lift(a->stdout_fd), err = lift(a->stderr_fd);
         if (place(in, 0) < 0 || place(out, 1) < 0 || place(err, 2) < 0) report_and_exit(pipefd[1], STEP_DUP2);
+        for (int i = 0; i < n_extra; i++) {
+            // The report pipe may sit on a target: move it out of the way first.
+            if (pipefd[1] == 3 + i) {
+                int moved = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 3 + n_extra);
+                if (moved < 0) report_and_exit(pipefd[1], STEP_EXTRA);
+                pipefd[1] = moved;
+            }
+            if (dup2(extra[i], 3 + i) < 0) report_and_exit(pipefd[1], STEP_EXTRA);
+        }
         if (a->cwd && chdir(a->cwd) < 0) report_and_exit(pipefd[1], STEP_CHDIR);
         sigset_t none;
         sigemptyset(&none);
@@ -82,7 +100,7 @@ int berth_spawn(const struct berth_spawn_attr *a, pid_t *pid, const char **faile
         // The child failed before exec; reap it so no zombie is left.
         int status;
         while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
-        if (failed_step) *failed_step = (msg[0] >= 0 && msg[0] <= STEP_SIGMASK) ? steps[msg[0]] : "spawn";
+        if (failed_step) *failed_step = (msg[0] >= 0 && msg[0] <= STEP_EXTRA) ? steps[msg[0]] : "spawn";
         return -msg[1];
     }
     *pid = child;

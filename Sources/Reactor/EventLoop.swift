@@ -76,6 +76,13 @@ public final class EventLoop {
         handlers[fd] = nil
     }
 
+    /// Drops the handler of a descriptor the caller closes next, without EPOLL_CTL_DEL: closing
+    /// the last reference removes it from epoll anyway (one system call fewer per connection).
+    /// Only for descriptors that were never duplicated.
+    public func forget(_ fd: Int32) {
+        handlers[fd] = nil
+    }
+
     public var registeredCount: Int { handlers.count }
 
     // MARK: Timers

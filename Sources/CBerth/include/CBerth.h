@@ -8,5 +8,6 @@
 #include "berth_spawn.h"
 #include "berth_events.h"
 #include "berth_dns.h"
+#include "berth_io.h"
 
 #endif

@@ -13,7 +13,11 @@ struct berth_spawn_attr {
     int netns_fd;               // -1: stay; otherwise setns(CLONE_NEWNET) before exec
     int new_session;            // setsid() in the child
     const char *cwd;            // NULL: stay
+    const int *extra_fds;       // become the child's fds 3, 4, ... (as a readiness pipe, a listening socket)
+    int n_extra_fds;            // at most BERTH_SPAWN_MAX_EXTRA_FDS
 };
+
+#define BERTH_SPAWN_MAX_EXTRA_FDS 16
 
 /// Starts the child. Returns 0 and sets *pid, or a negative errno; on failure
 /// *failed_step names the step that failed in the child ("setns", "exec", ...).
