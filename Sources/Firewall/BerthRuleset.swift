@@ -115,11 +115,43 @@ public enum BerthRuleset {
         Rule(in: "forward", .lookup(.ip6Saddr, set: "allow_v6"), .accept),
     ]
 
+    /// berth's inet table as one installable ruleset.
+    public static let ruleset = Ruleset(
+        table: table, sets: sets, layout: layout, earlierLayouts: earlierLayouts, chains: chains, rules: rules)
+
+    public static func install(into batch: inout Batch) { ruleset.install(into: &batch) }
+    public static func commit(_ elements: Batch, on socket: FirewallSocket) throws(FirewallError) {
+        try ruleset.commit(elements, on: socket)
+    }
+    public static func installation() -> Batch { ruleset.installation() }
+}
+
+/// A table of berth's whose chains and rules are fixed and whose state lives in set elements.
+public struct Ruleset: Sendable {
+    public let table: Table
+    public let sets: [SetDefinition]
+    /// An empty set whose name carries the layout's version: element-only batches flush it (a
+    /// no-op), so the kernel refuses them with ENOENT when the table or this layout is missing.
+    public let layout: SetDefinition
+    /// Markers of earlier layouts, removed when the table is refreshed.
+    public let earlierLayouts: [String]
+    public let chains: [Chain]
+    public let rules: [Rule]
+
+    public init(table: Table, sets: [SetDefinition], layout: SetDefinition, earlierLayouts: [String] = [], chains: [Chain], rules: [Rule]) {
+        self.table = table
+        self.sets = sets
+        self.layout = layout
+        self.earlierLayouts = earlierLayouts
+        self.chains = chains
+        self.rules = rules
+    }
+
     /// Adds to `batch` what makes the table exist and current: table, sets and chains are
     /// added idempotently (set elements survive), each chain is flushed and its rules added
     /// again. All in the caller's batch, so plugins can add their elements in the same commit.
-    public static func install(into batch: inout Batch) {
-        precondition(batch.table == table, "berth's ruleset goes into table \(table)")
+    public func install(into batch: inout Batch) {
+        precondition(batch.table == table, "this ruleset goes into table \(table)")
         batch.addTable()
         for set in sets { batch.add(set) }
         batch.add(layout)
@@ -134,8 +166,8 @@ public enum BerthRuleset {
     /// the rules on every call would delete and re-create them, and every deletion makes the
     /// next close of a netfilter socket wait for an RCU grace period (~10 ms here). The batch's
     /// generation, when set, guards both attempts.
-    public static func commit(_ elements: Batch, on socket: FirewallSocket) throws(FirewallError) {
-        precondition(elements.table == table, "berth's elements go into table \(table)")
+    public func commit(_ elements: Batch, on socket: FirewallSocket) throws(FirewallError) {
+        precondition(elements.table == table, "these elements go into table \(table)")
         var fast = Batch(table)
         fast.generation = elements.generation
         fast.flush(set: layout.name)
@@ -151,11 +183,28 @@ public enum BerthRuleset {
     }
 
     /// A batch that installs (or refreshes) the table.
-    public static func installation() -> Batch {
+    public func installation() -> Batch {
         var batch = Batch(table)
         install(into: &batch)
         return batch
     }
+}
+
+/// The bridge-family table that enforces `macspoofchk`: frames entering the bridge from a
+/// checked port must carry that port's container MAC. Per-container state is two elements.
+public enum MacSpoofRuleset {
+    public static let table = Table(.bridge, "berth")
+    /// Host veths whose frames are checked.
+    public static let ports = SetDefinition.set("macspoof_ports", .ifname)
+    /// Host veth . the only source MAC allowed through it.
+    public static let allowed = SetDefinition.set("macspoof_allowed", .ifname, .etherAddress)
+    public static let ruleset = Ruleset(
+        table: table, sets: [ports, allowed], layout: SetDefinition.set("layout_1", .mark),
+        chains: [.base("prerouting", type: .filter, hook: .prerouting, priority: -200)],
+        rules: [
+            Rule(in: "prerouting", .lookup(concat: [.iifname, .etherSaddr], set: "macspoof_allowed"), .return),
+            Rule(in: "prerouting", .lookup(.iifname, set: "macspoof_ports"), .drop),
+        ])
 }
 
 /// Who owns a set element: a short hash of network, container and interface, and a shorter

@@ -43,6 +43,8 @@ public struct Field: Hashable, Sendable, CustomStringConvertible {
     }
 
     public static let iifname = Field("iifname", .ifname, .meta(.iifname))
+    /// The Ethernet source address (in bridge-family tables).
+    public static let etherSaddr = Field("ether saddr", .etherAddress, .payload(.link, offset: 6))
     public static let oifname = Field("oifname", .ifname, .meta(.oifname))
     public static let iif = Field("iif", .ifindex, .meta(.iif))
     public static let oif = Field("oif", .ifindex, .meta(.oif))

@@ -6,12 +6,15 @@ public enum Family: UInt8, Sendable, Hashable, CustomStringConvertible {
     case inet = 1
     case ip = 2
     case ip6 = 10
+    /// Frames crossing a Linux bridge (NFPROTO_BRIDGE).
+    case bridge = 7
 
     public var description: String {
         switch self {
         case .inet: "inet"
         case .ip: "ip"
         case .ip6: "ip6"
+        case .bridge: "bridge"
         }
     }
 }

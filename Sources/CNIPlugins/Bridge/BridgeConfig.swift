@@ -57,9 +57,6 @@ struct BridgeConfig {
             throw CNIError(.unsupportedField, "vlanTrunk is not supported by berth's bridge plugin", details: "use vlan for an access port")
         }
         macSpoofCheck = try fields.bool("macspoofchk") ?? false
-        if macSpoofCheck {
-            throw CNIError(.unsupportedField, "macspoofchk is not supported by berth's bridge plugin yet", details: "remove it or set it to false")
-        }
         enableDAD = try fields.bool("enabledad") ?? false
         isolate = try fields.bool("isolate") ?? true
 

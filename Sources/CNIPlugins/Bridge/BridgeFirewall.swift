@@ -74,3 +74,57 @@ enum BridgeFirewall {
         }
     }
 }
+
+/// `macspoofchk`: frames from the container's veth into the bridge must carry the container's
+/// MAC; two owner-tagged elements in the bridge-family table `bridge berth`.
+enum MacSpoofCheck {
+    static func elements(hostVeth: String, mac: MACAddress, owner: Owner) -> [(SetDefinition, Element)] {
+        [
+            (MacSpoofRuleset.ports, Element(.string(hostVeth), comment: owner.comment)),
+            (MacSpoofRuleset.allowed, Element(.string(hostVeth), .ether(mac), comment: owner.comment)),
+        ]
+    }
+
+    static func attach(hostVeth: String, mac: MACAddress, owner: Owner, socket: FirewallSocket) throws {
+        var batch = Batch(MacSpoofRuleset.table)
+        for (set, element) in elements(hostVeth: hostVeth, mac: mac, owner: owner) {
+            batch.replace(elements: [element], in: set)
+        }
+        try MacSpoofRuleset.ruleset.commit(batch, on: socket)
+    }
+
+    /// Removes this attachment's elements: looked up by key when the MAC is known, else found
+    /// by owner in a listing.
+    static func detach(hostVeth: String, mac: MACAddress?, owner: Owner, socket: FirewallSocket) throws {
+        guard try socket.tableExists(MacSpoofRuleset.table) else { return }
+        var batch = Batch(MacSpoofRuleset.table)
+        if let mac {
+            for (set, element) in elements(hostVeth: hostVeth, mac: mac, owner: owner)
+            where try socket.element(element.key, of: set, in: MacSpoofRuleset.table)?.owner == owner {
+                batch.delete(elements: [element], from: set, ifAbsent: .ignore)
+            }
+        } else {
+            for set in MacSpoofRuleset.ruleset.sets {
+                batch.delete(elements: try socket.elements(of: set, in: MacSpoofRuleset.table).owned(by: owner), from: set, ifAbsent: .ignore)
+            }
+        }
+        try socket.commit(batch)
+    }
+
+    static func verify(hostVeth: String, mac: MACAddress, owner: Owner, socket: FirewallSocket) throws {
+        for (set, element) in elements(hostVeth: hostVeth, mac: mac, owner: owner)
+        where try socket.element(element.key, of: set, in: MacSpoofRuleset.table)?.owner != owner {
+            throw CNIError(.internalError, "bridge CHECK: macspoofchk element \(element) of set \(set.name) in table bridge berth is missing")
+        }
+    }
+
+    /// GC: this network's elements no valid attachment owns.
+    static func collect(network: String, valid: Set<Owner>, socket: FirewallSocket) throws {
+        guard try socket.tableExists(MacSpoofRuleset.table) else { return }
+        var batch = Batch(MacSpoofRuleset.table)
+        for set in MacSpoofRuleset.ruleset.sets {
+            batch.delete(elements: try socket.elements(of: set, in: MacSpoofRuleset.table).orphaned(keeping: valid, network: network), from: set, ifAbsent: .ignore)
+        }
+        try socket.commit(batch)
+    }
+}

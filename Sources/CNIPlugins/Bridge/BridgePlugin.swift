@@ -41,6 +41,13 @@ public struct BridgePlugin: CNIPlugin, Sendable {
             guard let containerLink = try inside.link(named: request.ifName) else {
                 throw CNIError(.internalError, "\(request.ifName) vanished from the container right after it was created")
             }
+            if config.macSpoofCheck, let mac = containerLink.mac {
+                let socket = try FirewallSocket()
+                try MacSpoofCheck.attach(hostVeth: hostVeth.name, mac: mac, owner: names.owner, socket: socket)
+                undo.push("remove macspoofchk elements") {
+                    try MacSpoofCheck.detach(hostVeth: hostVeth.name, mac: mac, owner: names.owner, socket: socket)
+                }
+            }
 
             var result = CNIResult(
                 cniVersion: request.version,
@@ -131,6 +138,11 @@ public struct BridgePlugin: CNIPlugin, Sendable {
         attempt("remove nftables elements") {
             guard let firewall else { throw CNIError(.internalError, "cannot open a netfilter socket") }
             try BridgeFirewall.detach(config, addresses, owner: names.owner, socket: firewall)
+            if config.macSpoofCheck {
+                let mac = request.config.prevResult?.interfaces.first { $0.sandbox != nil && $0.name == request.ifName }?.mac
+                    .flatMap { MACAddress($0) } ?? containerLink?.mac
+                try MacSpoofCheck.detach(hostVeth: names.hostVeth, mac: mac, owner: names.owner, socket: firewall)
+            }
         }
         attempt("remove \(request.ifName) from the container") {
             if let inside, let containerLink { try ignoringMissing { try inside.deleteLink(index: containerLink.index) } }
@@ -160,9 +172,14 @@ public struct BridgePlugin: CNIPlugin, Sendable {
         let host = try RouteSocket()
         let inside = try RouteSocket.open(in: sandbox)
         try BridgeCheck(config: config, request: request, prev: prev, host: host, inside: inside).run()
+        let names = AttachmentNames(network: config.network, containerID: request.containerID, ifName: request.ifName)
         if config.ipamType != nil {
-            let names = AttachmentNames(network: config.network, containerID: request.containerID, ifName: request.ifName)
             try BridgeFirewall.verify(config, prev.ips.map(\.address.address), owner: names.owner, socket: try FirewallSocket())
+        }
+        if config.macSpoofCheck,
+            let mac = prev.interfaces.first(where: { $0.sandbox != nil && $0.name == request.ifName })?.mac.flatMap({ MACAddress($0) })
+        {
+            try MacSpoofCheck.verify(hostVeth: names.hostVeth, mac: mac, owner: names.owner, socket: try FirewallSocket())
         }
     }
 
@@ -203,7 +220,9 @@ public struct BridgePlugin: CNIPlugin, Sendable {
             let owners = Set(validAttachments.map {
                 AttachmentNames(network: config.network, containerID: $0.containerID, ifName: $0.ifName).owner
             })
-            try BridgeFirewall.collect(network: config.network, valid: owners, socket: try FirewallSocket())
+            let socket = try FirewallSocket()
+            try BridgeFirewall.collect(network: config.network, valid: owners, socket: socket)
+            try MacSpoofCheck.collect(network: config.network, valid: owners, socket: socket)
         } catch { failures.append("nftables: \(error)") }
         if let ipamType = config.ipamType { _ = try request.delegate(.gc, type: ipamType) }
         guard failures.isEmpty else {
