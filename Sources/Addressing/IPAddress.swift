@@ -84,6 +84,8 @@ public enum IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public var isIPv4: Bool { if case .v4 = self { true } else { false } }
     public var isIPv6: Bool { !isIPv4 }
+    /// fe80::/10, which every IPv6 link has and no plugin assigns.
+    public var isIPv6LinkLocal: Bool { if case .v6(let a) = self { a.isLinkLocal } else { false } }
     /// 4 or 6.
     public var version: Int { isIPv4 ? 4 : 6 }
     public var bitWidth: Int { isIPv4 ? 32 : 128 }

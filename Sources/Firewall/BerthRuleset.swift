@@ -1,3 +1,4 @@
+import BerthSupport
 import Addressing
 import Glibc
 
@@ -218,7 +219,7 @@ public struct Owner: Hashable, Sendable, CustomStringConvertible {
     public let network: String
 
     public init(network: String, container: String, ifname: String) {
-        tag = Self.hex(fnv1a(Array(network.utf8) + [0] + Array(container.utf8) + [0] + Array(ifname.utf8)), digits: 16)
+        tag = hexDigits(fnv1a64(Array(network.utf8) + [0] + Array(container.utf8) + [0] + Array(ifname.utf8)), 16)
         self.network = Self.networkTag(network)
     }
 
@@ -233,7 +234,7 @@ public struct Owner: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The tag of a network's name, as owners carry it.
-    public static func networkTag(_ network: String) -> String { hex(fnv1a(Array(network.utf8)) >> 32, digits: 8) }
+    public static func networkTag(_ network: String) -> String { hexDigits(fnv1a64(network.utf8) >> 32, 8) }
 
     public var comment: String { "owner \(tag) net \(network)" }
     public var description: String { comment }
@@ -251,18 +252,6 @@ public struct Owner: Hashable, Sendable, CustomStringConvertible {
         guard let parts = comment?.split(separator: " "), parts.count >= 6, parts[4] == "network" else { return nil }
         return String(parts[5])
     }
-
-    private static func hex(_ value: UInt64, digits: Int) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, digits - text.count)) + text
-    }
-}
-
-/// FNV-1a, 64 bits.
-private func fnv1a(_ bytes: [UInt8]) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-    return hash
 }
 
 extension Element {

@@ -7,9 +7,9 @@ struct AttachmentNames {
     let containerID: String
     let ifName: String
 
-    /// The host end of the veth: "veth" and 11 hex digits of a hash of the attachment
+    /// The host end of the veth: "veth" and 11 hex digits of the attachment's owner tag
     /// (15 characters, the kernel's limit).
-    var hostVeth: String { "veth" + String(hexHash.prefix(11)) }
+    var hostVeth: String { "veth" + String(owner.tag.prefix(11)) }
 
     /// The owner tag its nftables elements carry.
     var owner: Owner { Owner(network: network, container: containerID, ifname: ifName) }
@@ -26,15 +26,5 @@ struct AttachmentNames {
     static func parse(alias: String?) -> AttachmentNames? {
         guard let parts = alias?.split(separator: " "), parts.count == 4, parts[0] == "berth" else { return nil }
         return AttachmentNames(network: String(parts[1]), containerID: String(parts[2]), ifName: String(parts[3]))
-    }
-
-    /// FNV-1a (64 bits) over the three parts, NUL-separated, as 16 hex digits.
-    private var hexHash: String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in Array(network.utf8) + [0] + Array(containerID.utf8) + [0] + Array(ifName.utf8) {
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

@@ -36,8 +36,7 @@ enum BridgeLink {
     /// A locally administered MAC derived from the bridge's name, set at creation: otherwise a
     /// bridge takes the lowest MAC of its ports and changes as containers come and go.
     static func stableMAC(for name: String) -> MACAddress {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let hash = fnv1a64(name.utf8)
         let bytes = (0..<6).map { UInt8(truncatingIfNeeded: hash >> (8 * UInt64($0))) }
         return MACAddress(bytes: [(bytes[0] & 0xfc) | 0x02] + bytes[1...])!
     }
@@ -49,7 +48,7 @@ enum BridgeLink {
             guard let gateway = ip.gateway else { continue }
             let wanted = IPNetwork(address: gateway, prefixLength: ip.address.prefixLength)
             let present = try host.addresses(index: bridge.index, family: gateway.isIPv4 ? .v4 : .v6)
-                .map(\.address).filter { !($0.address.isIPv6 && IPv6Address(bytes: $0.address.bytes)!.isLinkLocal) }
+                .map(\.address).filter { !$0.address.isIPv6LinkLocal }
             if present.contains(wanted) { continue }
             for other in present where gateway.isIPv4 || other.overlaps(wanted) {
                 guard force else {

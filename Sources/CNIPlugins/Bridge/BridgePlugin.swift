@@ -132,7 +132,7 @@ public struct BridgePlugin: CNIPlugin, Sendable {
         var addresses: [IPAddress]? = request.config.prevResult.map { $0.ips.map(\.address.address) }
         if addresses == nil, let inside, let containerLink {
             addresses = try inside.addresses(index: containerLink.index).map(\.address.address)
-                .filter { !($0.isIPv6 && IPv6Address(bytes: $0.bytes)!.isLinkLocal) }
+                .filter { !$0.isIPv6LinkLocal }
         }
         let firewall = try? FirewallSocket()
         attempt("remove nftables elements") {
