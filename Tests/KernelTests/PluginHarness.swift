@@ -10,10 +10,7 @@ import Testing
 enum Built {
     static let directory: String = {
         if let dir = processEnvironment()["BERTH_BIN_DIR"], !dir.isEmpty { return dir }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let exe = String(decoding: buffer[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let dir = Files.parent(of: exe)
+        let dir = Files.parent(of: Files.currentExecutable() ?? "")
         linkPlugins(in: dir)
         return dir
     }()
